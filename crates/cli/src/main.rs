@@ -1,0 +1,2 @@
+//! `dsys`: the one command-line binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! paxos (in progress).

@@ -1,0 +1,219 @@
+//! The contract between a protocol core and whatever drives it.
+//!
+//! A core is a deterministic state machine: an input goes in (a peer message, a client request, a
+//! tick), effects come out into an [`Outbox`]. It owns no socket, clock, thread or random source.
+//! Two drivers run the same cores: the simulator (crate `sim`, virtual time, seeded faults) and the
+//! TCP runtime ([`crate::runtime`], tokio, a real disk).
+//!
+//! # Driver contract
+//! A driver must, for every node:
+//! 1. Feed inputs one at a time (`on_message`, `on_request`, `on_tick`, or a call into the
+//!    core's own API) and collect the effects each one produced.
+//! 2. Carry out a node's effects in the order they were emitted. A [`Effect::Sync`] must be
+//!    complete (every earlier `Write`/`Remove` durable) before any later `Send`, `Respond` or
+//!    `Reply` leaves the node: that is what lets a core promise something only once it is on disk.
+//! 3. Expect nothing of the network: messages may be lost, duplicated, reordered or delayed, and
+//!    a core must stay safe under all of that even though TCP itself is reliable.
+//! 4. Call `on_tick` at the cluster's fixed tick interval. Cores measure time only in ticks.
+//! 5. After a crash, rebuild the node from the files that were synced (a [`DiskImage`]), never
+//!    from memory.
+
+use crate::ids::{NodeId, ReqId};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+/// The durable files of one node: name to content. What a restarted node reads back.
+pub type DiskImage = BTreeMap<String, Bytes>;
+
+/// One thing a core asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect<M, R> {
+    /// Send a request-like message to a peer. In the simulator's "unreliable" mode such a message
+    /// may be lost, or handled with every answer to it lost (SPEC §1.2); it counts as one RPC.
+    Send {
+        /// The destination peer.
+        to: NodeId,
+        /// The message.
+        msg: M,
+    },
+    /// Answer the peer message now being handled (the reply half of an RPC). It travels like any
+    /// message but is not itself subject to the per-request unreliable draw, and it reaches a
+    /// deaf node, as the reply on an already-open connection would.
+    Respond {
+        /// The peer whose message is being answered.
+        to: NodeId,
+        /// The answer.
+        msg: M,
+    },
+    /// Answer a client request that arrived through `on_request`.
+    Reply {
+        /// The handle the request came with.
+        req: ReqId,
+        /// The answer.
+        resp: R,
+    },
+    /// Replace the whole content of a file, atomically. Not durable until a later `Sync`.
+    Write {
+        /// The file's name, relative to the node's own directory.
+        file: String,
+        /// The new content.
+        bytes: Bytes,
+    },
+    /// Delete a file. Not durable until a later `Sync`.
+    Remove {
+        /// The file's name, relative to the node's own directory.
+        file: String,
+    },
+    /// Make every earlier `Write` and `Remove` durable before any later effect leaves the node.
+    Sync,
+}
+
+/// The effects one input produced, in order.
+#[derive(Debug)]
+pub struct Outbox<M, R> {
+    effects: Vec<Effect<M, R>>,
+}
+
+impl<M, R> Default for Outbox<M, R> {
+    fn default() -> Self {
+        Outbox { effects: Vec::new() }
+    }
+}
+
+impl<M, R> Outbox<M, R> {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues a request-like message to a peer.
+    pub fn send(&mut self, to: NodeId, msg: M) {
+        self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Queues the answer to the peer message being handled.
+    pub fn respond(&mut self, to: NodeId, msg: M) {
+        self.effects.push(Effect::Respond { to, msg });
+    }
+
+    /// Queues the answer to a client request.
+    pub fn reply(&mut self, req: ReqId, resp: R) {
+        self.effects.push(Effect::Reply { req, resp });
+    }
+
+    /// Queues an atomic whole-file write (durable only after a later [`Outbox::sync`]).
+    pub fn write(&mut self, file: impl Into<String>, bytes: Bytes) {
+        self.effects.push(Effect::Write { file: file.into(), bytes });
+    }
+
+    /// Queues a file removal (durable only after a later [`Outbox::sync`]).
+    pub fn remove(&mut self, file: impl Into<String>) {
+        self.effects.push(Effect::Remove { file: file.into() });
+    }
+
+    /// Queues a barrier: earlier writes become durable before later effects leave.
+    pub fn sync(&mut self) {
+        self.effects.push(Effect::Sync);
+    }
+
+    /// Moves every queued effect out, leaving the outbox empty for reuse.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Effect<M, R>> {
+        self.effects.drain(..)
+    }
+
+    /// The queued effects.
+    pub fn effects(&self) -> &[Effect<M, R>] {
+        &self.effects
+    }
+
+    /// True if nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.effects.is_empty()
+    }
+
+    /// Moves every effect of `inner` into this outbox, converting messages with `wrap`. This is how
+    /// a core that embeds another (kvpaxos embeds a Paxos peer) forwards its inner core's effects.
+    pub fn absorb<M2, R2>(&mut self, inner: &mut Outbox<M2, R2>, wrap: impl Fn(M2) -> M)
+    where
+        R2: Into<R>,
+    {
+        for effect in inner.drain() {
+            self.effects.push(match effect {
+                Effect::Send { to, msg } => Effect::Send { to, msg: wrap(msg) },
+                Effect::Respond { to, msg } => Effect::Respond { to, msg: wrap(msg) },
+                Effect::Reply { req, resp } => Effect::Reply { req, resp: resp.into() },
+                Effect::Write { file, bytes } => Effect::Write { file, bytes },
+                Effect::Remove { file } => Effect::Remove { file },
+                Effect::Sync => Effect::Sync,
+            });
+        }
+    }
+}
+
+/// The outbox type of node `N`.
+pub type NodeOutbox<N> = Outbox<<N as Node>::Msg, <N as Node>::Resp>;
+
+/// A server-side protocol core: peer messages, client requests and ticks in; effects out.
+pub trait Node {
+    /// Messages between peers of this protocol.
+    type Msg: Clone + Debug;
+    /// Requests from clients.
+    type Req: Clone + Debug;
+    /// Answers to clients.
+    type Resp: Debug;
+
+    /// Handles a message from peer `from`.
+    fn on_message(&mut self, from: NodeId, msg: Self::Msg, out: &mut NodeOutbox<Self>);
+
+    /// Handles a client request; the node answers it (now or later) with `out.reply(req, ..)`,
+    /// or never, and the client times out and retries.
+    fn on_request(&mut self, req: ReqId, body: Self::Req, out: &mut NodeOutbox<Self>);
+
+    /// Advances the node's notion of time by one tick.
+    fn on_tick(&mut self, out: &mut NodeOutbox<Self>);
+}
+
+/// A request type for nodes that take no client requests (the Paxos library is driven through
+/// its own local API instead). It has no values, so such a request can never be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NoRequest {}
+
+/// One thing a client core asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientEffect<Q, O> {
+    /// Send a request to server `to`. The answer, if any, comes back through `on_response`.
+    Request {
+        /// The server.
+        to: NodeId,
+        /// The request.
+        req: Q,
+    },
+    /// The operation begun by the last `invoke` has finished with this result.
+    Complete(O),
+}
+
+/// The effects one input to a client core produced, in order.
+pub type ClientOutbox<C> = Vec<ClientEffect<<C as Client>::Req, <C as Client>::Output>>;
+
+/// A client-side core (a clerk): one operation at a time, with its retries and timeouts counted
+/// in ticks, so that the simulator can run clients under virtual time too.
+pub trait Client {
+    /// An operation the application asks for (for example `Put(key, value)`).
+    type Op: Debug;
+    /// The result of a finished operation.
+    type Output: Debug;
+    /// The request sent to a server.
+    type Req: Clone + Debug;
+    /// A server's answer.
+    type Resp: Debug;
+
+    /// Begins `op`. A driver invokes only when the previous operation has completed.
+    fn invoke(&mut self, op: Self::Op, out: &mut ClientOutbox<Self>);
+
+    /// Handles an answer from server `from` (possibly a stale answer to an earlier attempt).
+    fn on_response(&mut self, from: NodeId, resp: Self::Resp, out: &mut ClientOutbox<Self>);
+
+    /// Advances the client's notion of time by one tick (timeouts, retries).
+    fn on_tick(&mut self, out: &mut ClientOutbox<Self>);
+}
