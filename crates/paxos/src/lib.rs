@@ -1,1 +1,35 @@
-//! paxos (in progress).
+//! The Paxos library of SPEC §5: a sequence of independent single-decree Paxos instances, run
+//! concurrently and out of order, with memory reclaimed once every peer is done with them.
+//!
+//! # The protocol, per instance
+//! A proposer picks a ballot above every ballot it has seen and asks all acceptors to *prepare*.
+//! Each acceptor *promises* to refuse lower ballots and reports the highest-ballot value it has
+//! accepted. With promises from a majority, the proposer asks everybody to *accept* that value (or
+//! its own, if none was reported). A value accepted by a majority is chosen; the proposer tells
+//! everybody it is *decided*. Refused rounds back off for a random, growing time and retry higher.
+//!
+//! # Invariants
+//! - No two peers ever decide different values for one instance ([`Peer`] asserts it locally;
+//!   the simulation tests check it across peers after every step).
+//! - An acceptor never accepts below a ballot it promised.
+//! - `max()` never goes down; `min()` never goes down; instances below `min()` are deleted and
+//!   acceptors answer messages about them with `Forgotten`, never with a fresh vote, so a
+//!   forgotten instance cannot be decided again.
+//! - A peer calls its own acceptor by function call, not by message (SPEC §5.2): a sequential
+//!   decision among 3 peers costs 6 messages received (2 prepares, 2 accepts, 2 decides).
+//!
+//! # Driver contract
+//! [`Peer`] implements [`rpc::Node`]: (1) deliver peer messages with `on_message`; they may be
+//! lost, duplicated, delayed or reordered; (2) call `on_tick` every tick (the simulator and the
+//! TCP runtime default to 10 ms): proposers retry on ticks; (3) call the API (`start`, `status`,
+//! `done`, `max`, `min`) between inputs, and carry out the effects `start` puts in the outbox.
+//! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
+
+mod acceptor;
+mod msg;
+mod peer;
+mod proposer;
+pub mod server;
+
+pub use msg::{Ballot, Body, Fate, Msg, Seq, Value};
+pub use peer::{PaxosOutbox, Peer};

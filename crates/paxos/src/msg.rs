@@ -1,0 +1,134 @@
+//! The numbers and messages of the Paxos protocol.
+
+use bytes::Bytes;
+use rpc::NodeId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A value agreed on. Paxos treats it as opaque bytes; applications encode their own types.
+pub type Value = Bytes;
+
+/// An instance (sequence) number: one slot of the replicated log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Seq(pub u64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A proposal number. Ballots are totally ordered by round, then by proposer, so two peers never
+/// use the same ballot (SPEC §5.2: proposal numbers unique per peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ballot {
+    /// The round; a proposer retries with a round above every round it has seen.
+    pub round: u64,
+    /// The proposer that owns this ballot.
+    pub node: NodeId,
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round, self.node.0)
+    }
+}
+
+/// What a peer knows about one instance (SPEC §5.1 `Fate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fate {
+    /// A value was chosen and this peer knows it.
+    Decided,
+    /// No value known to be chosen yet (at this peer).
+    Pending,
+    /// The instance is below `min()`: every peer called `done` on it and its state is gone.
+    Forgotten,
+}
+
+/// One message between Paxos peers.
+///
+/// Every message carries the sender's highest `done` argument, so `min()` information spreads with
+/// the protocol's own traffic (SPEC §5.1: done values may be piggy-backed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Msg {
+    /// The sender's highest `done` argument, if it ever called `done`.
+    pub done: Option<Seq>,
+    /// The protocol step.
+    pub body: Body,
+}
+
+/// The protocol steps of single-decree Paxos, per instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Phase 1a: promise to ignore ballots below `ballot`, and tell me what you accepted.
+    Prepare {
+        /// The instance.
+        seq: Seq,
+        /// The proposer's ballot.
+        ballot: Ballot,
+    },
+    /// Phase 1b: promised; here is the highest-ballot value I accepted, if any.
+    Promise {
+        /// The instance.
+        seq: Seq,
+        /// The ballot promised.
+        ballot: Ballot,
+        /// The acceptor's accepted ballot and value.
+        accepted: Option<(Ballot, Value)>,
+    },
+    /// Phase 2a: accept `value` at `ballot`.
+    Accept {
+        /// The instance.
+        seq: Seq,
+        /// The proposer's ballot.
+        ballot: Ballot,
+        /// The value proposed.
+        value: Value,
+    },
+    /// Phase 2b: accepted at `ballot`.
+    Accepted {
+        /// The instance.
+        seq: Seq,
+        /// The ballot accepted.
+        ballot: Ballot,
+    },
+    /// A Prepare or Accept at `ballot` was refused: the acceptor promised `promised`.
+    Reject {
+        /// The instance.
+        seq: Seq,
+        /// The refused ballot.
+        ballot: Ballot,
+        /// The acceptor's promise, so the proposer can retry above it.
+        promised: Ballot,
+    },
+    /// The instance is decided with `value`.
+    Decided {
+        /// The instance.
+        seq: Seq,
+        /// The chosen value.
+        value: Value,
+    },
+    /// The acceptor has forgotten `seq` (it is below the acceptor's `min`): every peer called
+    /// `done` on it, so nobody may decide it again. `min` lets the proposer forget it too.
+    Forgotten {
+        /// The instance asked about.
+        seq: Seq,
+        /// The acceptor's `min()`.
+        min: Seq,
+    },
+}
+
+impl Body {
+    /// The instance this message is about.
+    pub fn seq(&self) -> Seq {
+        match self {
+            Body::Prepare { seq, .. }
+            | Body::Promise { seq, .. }
+            | Body::Accept { seq, .. }
+            | Body::Accepted { seq, .. }
+            | Body::Reject { seq, .. }
+            | Body::Decided { seq, .. }
+            | Body::Forgotten { seq, .. } => *seq,
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! One Paxos peer: many independent instances, each with an acceptor and (after `start`) a
+//! proposer, plus the `done`/`min` bookkeeping that lets every peer forget old instances.
+
+use crate::acceptor::{Acceptor, Vote};
+use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
+use crate::proposer::{Progress, Proposer};
+use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
+use std::collections::BTreeMap;
+
+/// The outbox of a Paxos peer.
+pub type PaxosOutbox = Outbox<Msg, NoRequest>;
+
+/// Bytes counted for each instance's bookkeeping, besides its values, in
+/// [`Peer::retained_bytes`]. An estimate of the map entry and its small fields.
+const INSTANCE_OVERHEAD_BYTES: usize = 160;
+
+/// Everything one peer knows about one instance.
+#[derive(Clone, Debug, Default)]
+struct Instance {
+    acceptor: Acceptor,
+    /// The chosen value, once this peer knows it. Never changes after that.
+    decided: Option<Value>,
+    /// Present from `start` until the peer learns the decision.
+    proposer: Option<Proposer>,
+}
+
+/// A Paxos peer: the sans-IO core behind SPEC §5.1's `Make`.
+#[derive(Debug)]
+pub struct Peer {
+    me: NodeId,
+    peer_count: u32,
+    rng: Rng,
+    now: Ticks,
+    instances: BTreeMap<Seq, Instance>,
+    /// The highest `done` argument heard from each peer (ours included); `None` = never called.
+    done_by_peer: Vec<Option<Seq>>,
+    /// A lower bound on `min()` reported by peers that already forgot an instance.
+    min_reported: Seq,
+    /// The highest instance this peer has heard of; never goes down.
+    max_seen: Option<Seq>,
+}
+
+impl Peer {
+    /// Peer `me` of a cluster of `peer_count` peers. `seed` drives its random back-off.
+    ///
+    /// # Panics
+    /// If `me` is not a member of the cluster.
+    pub fn new(me: NodeId, peer_count: u32, seed: u64) -> Self {
+        assert!(
+            me.0 < peer_count,
+            "peer {me} outside a cluster of {peer_count}"
+        );
+        Peer {
+            me,
+            peer_count,
+            rng: Rng::new(seed ^ (u64::from(me.0) << 32)),
+            now: Ticks(0),
+            instances: BTreeMap::new(),
+            done_by_peer: vec![None; peer_count as usize],
+            min_reported: Seq(0),
+            max_seen: None,
+        }
+    }
+
+    /// This peer's id.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
+    /// Begins agreement on instance `seq` with proposal `value` and returns at once. Ignored when
+    /// `seq < min()`, when this peer already knows the decision, or when it is already proposing.
+    pub fn start(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
+        if seq < self.min() {
+            return;
+        }
+        self.note_seq(seq);
+        let me = self.me;
+        let instance = self.instances.entry(seq).or_default();
+        if instance.decided.is_some() || instance.proposer.is_some() {
+            return;
+        }
+        instance.proposer = Some(Proposer::new(me, value));
+        self.begin_round(seq, out);
+    }
+
+    /// What this peer knows of instance `seq`. Purely local: sends nothing.
+    pub fn status(&self, seq: Seq) -> (Fate, Option<Value>) {
+        if seq < self.min() {
+            return (Fate::Forgotten, None);
+        }
+        match self.instances.get(&seq).and_then(|i| i.decided.clone()) {
+            Some(value) => (Fate::Decided, Some(value)),
+            None => (Fate::Pending, None),
+        }
+    }
+
+    /// The application no longer needs instances `<= seq`. Other peers learn it from the
+    /// `done` field of this peer's next messages.
+    pub fn done(&mut self, seq: Seq) {
+        let mine = &mut self.done_by_peer[self.me.index()];
+        if mine.is_none_or(|d| seq > d) {
+            *mine = Some(seq);
+            self.forget();
+        }
+    }
+
+    /// The highest instance this peer has started or heard of, or `None`. Never goes down.
+    pub fn max(&self) -> Option<Seq> {
+        self.max_seen
+    }
+
+    /// One more than the lowest `done` argument over all peers (a peer that never called `done`
+    /// counts as -1), so 0 until every peer has called `done`. Instances below it are forgotten.
+    pub fn min(&self) -> Seq {
+        let lowest_done = self.done_by_peer.iter().copied().min().flatten();
+        let computed = lowest_done.map_or(Seq(0), |d| Seq(d.0 + 1));
+        computed.max(self.min_reported)
+    }
+
+    /// The bytes this peer retains for instances: values plus a fixed estimate per instance.
+    /// The memory bound of SPEC §5.3 TestForgetMem is checked on this figure.
+    pub fn retained_bytes(&self) -> usize {
+        self.instances
+            .values()
+            .map(|i| {
+                INSTANCE_OVERHEAD_BYTES
+                    + i.acceptor.retained_bytes()
+                    + i.decided.as_ref().map_or(0, |v| v.len())
+                    + i.proposer.as_ref().map_or(0, |p| p.retained_bytes())
+            })
+            .sum()
+    }
+
+    /// The number of instances held in memory.
+    pub fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Every decided instance this peer still holds, in order.
+    pub fn decided(&self) -> impl Iterator<Item = (Seq, &Value)> {
+        self.instances
+            .iter()
+            .filter_map(|(seq, i)| i.decided.as_ref().map(|v| (*seq, v)))
+    }
+
+    fn majority(&self) -> usize {
+        self.peer_count as usize / 2 + 1
+    }
+
+    fn note_seq(&mut self, seq: Seq) {
+        if self.max_seen.is_none_or(|m| seq > m) {
+            self.max_seen = Some(seq);
+        }
+    }
+
+    /// Drops every instance below `min()` (SPEC §5.1: they must be deleted from memory).
+    fn forget(&mut self) {
+        let min = self.min();
+        if self
+            .instances
+            .first_key_value()
+            .is_some_and(|(seq, _)| *seq < min)
+        {
+            self.instances = self.instances.split_off(&min);
+        }
+    }
+
+    fn envelope(&self, body: Body) -> Msg {
+        Msg {
+            done: self.done_by_peer[self.me.index()],
+            body,
+        }
+    }
+
+    fn broadcast(&self, body: Body, out: &mut PaxosOutbox) {
+        for peer in (0..self.peer_count).map(NodeId).filter(|p| *p != self.me) {
+            out.send(peer, self.envelope(body.clone()));
+        }
+    }
+
+    /// Starts a new round of the proposer of `seq`: prepares locally by function call (SPEC §5.2)
+    /// and at every other peer by message.
+    fn begin_round(&mut self, seq: Seq, out: &mut PaxosOutbox) {
+        let (me, now, majority) = (self.me, self.now, self.majority());
+        let Some(instance) = self.instances.get_mut(&seq) else {
+            return;
+        };
+        let Some(proposer) = instance.proposer.as_mut() else {
+            return;
+        };
+        let ballot = proposer.begin_round(now, instance.acceptor.promised());
+        let Vote::Promise(accepted) = instance.acceptor.on_prepare(ballot) else {
+            unreachable!("our acceptor refused ballot {ballot} chosen above its own promise");
+        };
+        let progress = proposer.on_promise(me, ballot, accepted, majority);
+        self.broadcast(Body::Prepare { seq, ballot }, out);
+        self.advance(seq, ballot, progress, out);
+    }
+
+    /// Acts on a proposer's progress: phase 2 after a majority of promises, decision after a
+    /// majority of acceptances.
+    fn advance(&mut self, seq: Seq, ballot: Ballot, progress: Progress, out: &mut PaxosOutbox) {
+        match progress {
+            Progress::Waiting => {}
+            Progress::Propose(value) => {
+                let (me, majority) = (self.me, self.majority());
+                let Some(instance) = self.instances.get_mut(&seq) else {
+                    return;
+                };
+                let Some(proposer) = instance.proposer.as_mut() else {
+                    return;
+                };
+                let local = match instance.acceptor.on_accept(ballot, &value) {
+                    Vote::Accepted => proposer.on_accepted(me, ballot, majority),
+                    _ => Progress::Waiting,
+                };
+                self.broadcast(Body::Accept { seq, ballot, value }, out);
+                self.advance(seq, ballot, local, out);
+            }
+            Progress::Chosen(value) => {
+                self.learn(seq, value.clone());
+                self.broadcast(Body::Decided { seq, value }, out);
+            }
+        }
+    }
+
+    /// Records the decision of `seq`. The acceptor and proposer are no longer needed: Prepares and
+    /// Accepts for a decided instance are answered with the decision itself.
+    ///
+    /// # Panics
+    /// If a different value was already decided: that would break Paxos' one safety property.
+    fn learn(&mut self, seq: Seq, value: Value) {
+        if seq < self.min() {
+            return;
+        }
+        self.note_seq(seq);
+        let instance = self.instances.entry(seq).or_default();
+        if let Some(known) = &instance.decided {
+            assert_eq!(
+                known, &value,
+                "instance {seq} decided twice with different values"
+            );
+            return;
+        }
+        instance.decided = Some(value);
+        instance.proposer = None;
+        instance.acceptor = Acceptor::default();
+    }
+
+    /// Acceptor side: answer a Prepare or an Accept from `from`.
+    fn on_ballot(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
+        let seq = body.seq();
+        let min = self.min();
+        if seq < min {
+            out.respond(from, self.envelope(Body::Forgotten { seq, min }));
+            return;
+        }
+        let instance = self.instances.entry(seq).or_default();
+        if let Some(value) = &instance.decided {
+            let reply = Body::Decided {
+                seq,
+                value: value.clone(),
+            };
+            out.respond(from, self.envelope(reply));
+            return;
+        }
+        let reply = match body {
+            Body::Prepare { ballot, .. } => match instance.acceptor.on_prepare(ballot) {
+                Vote::Promise(accepted) => Body::Promise {
+                    seq,
+                    ballot,
+                    accepted,
+                },
+                Vote::Reject(promised) => Body::Reject {
+                    seq,
+                    ballot,
+                    promised,
+                },
+                Vote::Accepted => unreachable!("a prepare is never answered with Accepted"),
+            },
+            Body::Accept { ballot, value, .. } => match instance.acceptor.on_accept(ballot, &value)
+            {
+                Vote::Accepted => Body::Accepted { seq, ballot },
+                Vote::Reject(promised) => Body::Reject {
+                    seq,
+                    ballot,
+                    promised,
+                },
+                Vote::Promise(_) => unreachable!("an accept is never answered with Promise"),
+            },
+            other => unreachable!("on_ballot called with {other:?}"),
+        };
+        out.respond(from, self.envelope(reply));
+    }
+
+    /// Proposer side: count a vote from `from` for the proposer of its instance, if any.
+    fn on_vote(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
+        let (now, majority) = (self.now, self.majority());
+        let seq = body.seq();
+        let Some(proposer) = self
+            .instances
+            .get_mut(&seq)
+            .and_then(|i| i.proposer.as_mut())
+        else {
+            return; // Decided or forgotten meanwhile: a late vote.
+        };
+        let (ballot, progress) = match body {
+            Body::Promise {
+                ballot, accepted, ..
+            } => (
+                ballot,
+                proposer.on_promise(from, ballot, accepted, majority),
+            ),
+            Body::Accepted { ballot, .. } => (ballot, proposer.on_accepted(from, ballot, majority)),
+            Body::Reject {
+                ballot, promised, ..
+            } => {
+                proposer.on_reject(ballot, promised, now, &mut self.rng);
+                return;
+            }
+            other => unreachable!("on_vote called with {other:?}"),
+        };
+        self.advance(seq, ballot, progress, out);
+    }
+}
+
+impl Node for Peer {
+    type Msg = Msg;
+    type Req = NoRequest;
+    type Resp = NoRequest;
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, out: &mut PaxosOutbox) {
+        if from.0 >= self.peer_count || from == self.me {
+            tracing::warn!(%from, "message from outside the cluster ignored");
+            return;
+        }
+        let known = &mut self.done_by_peer[from.index()];
+        if msg.done > *known {
+            *known = msg.done;
+            self.forget();
+        }
+        self.note_seq(msg.body.seq());
+        match msg.body {
+            body @ (Body::Prepare { .. } | Body::Accept { .. }) => self.on_ballot(from, body, out),
+            body @ (Body::Promise { .. } | Body::Accepted { .. } | Body::Reject { .. }) => {
+                self.on_vote(from, body, out)
+            }
+            Body::Decided { seq, value } => self.learn(seq, value),
+            Body::Forgotten { min, .. } => {
+                self.min_reported = self.min_reported.max(min);
+                self.forget();
+            }
+        }
+    }
+
+    fn on_request(&mut self, _req: ReqId, body: NoRequest, _out: &mut PaxosOutbox) {
+        match body {}
+    }
+
+    fn on_tick(&mut self, out: &mut PaxosOutbox) {
+        self.now = Ticks(self.now.0 + 1);
+        let now = self.now;
+        let due: Vec<Seq> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.proposer.as_ref().is_some_and(|p| p.is_due(now)))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in due {
+            self.begin_round(seq, out);
+        }
+    }
+}
