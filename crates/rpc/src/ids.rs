@@ -39,5 +39,7 @@ impl fmt::Display for ClientId {
 pub struct ReqId(pub u64);
 
 /// Time inside a core: the number of `on_tick` calls. Cores never read a clock.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Ticks(pub u64);

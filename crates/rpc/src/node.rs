@@ -77,7 +77,9 @@ pub struct Outbox<M, R> {
 
 impl<M, R> Default for Outbox<M, R> {
     fn default() -> Self {
-        Outbox { effects: Vec::new() }
+        Outbox {
+            effects: Vec::new(),
+        }
     }
 }
 
@@ -104,7 +106,10 @@ impl<M, R> Outbox<M, R> {
 
     /// Queues an atomic whole-file write (durable only after a later [`Outbox::sync`]).
     pub fn write(&mut self, file: impl Into<String>, bytes: Bytes) {
-        self.effects.push(Effect::Write { file: file.into(), bytes });
+        self.effects.push(Effect::Write {
+            file: file.into(),
+            bytes,
+        });
     }
 
     /// Queues a file removal (durable only after a later [`Outbox::sync`]).
@@ -142,7 +147,10 @@ impl<M, R> Outbox<M, R> {
             self.effects.push(match effect {
                 Effect::Send { to, msg } => Effect::Send { to, msg: wrap(msg) },
                 Effect::Respond { to, msg } => Effect::Respond { to, msg: wrap(msg) },
-                Effect::Reply { req, resp } => Effect::Reply { req, resp: resp.into() },
+                Effect::Reply { req, resp } => Effect::Reply {
+                    req,
+                    resp: resp.into(),
+                },
                 Effect::Write { file, bytes } => Effect::Write { file, bytes },
                 Effect::Remove { file } => Effect::Remove { file },
                 Effect::Sync => Effect::Sync,

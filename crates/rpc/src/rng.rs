@@ -22,7 +22,9 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng { s: [next(), next(), next(), next()] }
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
     }
 
     /// A new generator whose sequence is independent of this one's next draws (for a child node).
@@ -104,7 +106,10 @@ mod tests {
             seen[x as usize] += 1;
         }
         for (i, count) in seen.iter().enumerate() {
-            assert!(*count > 800 && *count < 1200, "bucket {i} drew {count} of 10000");
+            assert!(
+                *count > 800 && *count < 1200,
+                "bucket {i} drew {count} of 10000"
+            );
         }
     }
 
@@ -112,7 +117,10 @@ mod tests {
     fn chance_matches_probability() {
         let mut rng = Rng::new(9);
         let hits = (0..100_000).filter(|_| rng.chance(0.18)).count();
-        assert!((17_000..19_000).contains(&hits), "0.18 chance hit {hits} of 100000");
+        assert!(
+            (17_000..19_000).contains(&hits),
+            "0.18 chance hit {hits} of 100000"
+        );
         assert!(!Rng::new(1).chance(0.0));
         assert!(Rng::new(1).chance(1.0));
     }
