@@ -1,14 +1,25 @@
 //! The pieces every dsys system shares: the sans-IO node contract ([`node`]), small protocol
-//! numbers ([`ids`]), a seeded random generator ([`rng`]), and the real transport: framed
-//! postcard messages over TCP ([`codec`], [`transport`]) and a tokio runtime that drives a core
-//! over TCP and a real disk ([`runtime`]).
+//! numbers ([`ids`]), a seeded random generator ([`rng`]), and the real transport:
+//! length-delimited postcard frames ([`codec`], [`wire`]) over TCP, a tokio runtime that drives a
+//! core over TCP and a real disk ([`runtime`], [`disk`]), and clients ([`client`]).
+//!
+//! Transport failures are one enum, [`RpcError`], whose variants say whether a request may have
+//! run. Application outcomes travel inside each system's own response type.
 //!
 //! Dependencies point one way: `rpc` ← `sim` ← systems ← `cli`.
 
+pub mod codec;
+pub mod error;
 pub mod ids;
 pub mod node;
 pub mod rng;
+pub mod wire;
 
+pub use codec::MAX_FRAME_BYTES;
+pub use error::RpcError;
 pub use ids::{ClientId, NodeId, ReqId, Ticks};
-pub use node::{Client, ClientEffect, ClientOutbox, DiskImage, Effect, NoRequest, Node, NodeOutbox, Outbox};
+pub use node::{
+    Client, ClientEffect, ClientOutbox, DiskImage, Effect, NoRequest, Node, NodeOutbox, Outbox,
+};
 pub use rng::Rng;
+pub use wire::{Frame, Wire};
