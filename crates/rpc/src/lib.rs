@@ -9,6 +9,7 @@
 //! Dependencies point one way: `rpc` ← `sim` ← systems ← `cli`.
 
 pub mod codec;
+pub mod disk;
 pub mod error;
 pub mod ids;
 pub mod node;
@@ -16,6 +17,7 @@ pub mod rng;
 pub mod wire;
 
 pub use codec::MAX_FRAME_BYTES;
+pub use disk::load_disk;
 pub use error::RpcError;
 pub use ids::{ClientId, NodeId, ReqId, Ticks};
 pub use node::{
