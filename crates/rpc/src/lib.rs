@@ -8,14 +8,18 @@
 //!
 //! Dependencies point one way: `rpc` ← `sim` ← systems ← `cli`.
 
+mod backoff;
+pub mod client;
 pub mod codec;
 pub mod disk;
 pub mod error;
 pub mod ids;
 pub mod node;
 pub mod rng;
+pub mod runtime;
 pub mod wire;
 
+pub use client::{ClientRunner, RpcClient};
 pub use codec::MAX_FRAME_BYTES;
 pub use disk::load_disk;
 pub use error::RpcError;
@@ -24,4 +28,5 @@ pub use node::{
     Client, ClientEffect, ClientOutbox, DiskImage, Effect, NoRequest, Node, NodeOutbox, Outbox,
 };
 pub use rng::Rng;
+pub use runtime::{NodeConfig, NodeHandle, Stats, WireNode, spawn_node};
 pub use wire::{Frame, Wire};
