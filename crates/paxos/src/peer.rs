@@ -247,6 +247,21 @@ impl Peer {
         instance.acceptor = Acceptor::default();
     }
 
+    /// A decision from a peer. If this peer was still proposing, it passes the decision on to
+    /// everybody, as its own proposer would have after winning: the peer that told it may have
+    /// been an acceptor answering a Prepare, and peers that never started the instance (SPEC §5.3
+    /// TestPartition's peer 4) learn only from a proposer.
+    fn on_decided(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
+        let was_proposing = self
+            .instances
+            .get(&seq)
+            .is_some_and(|i| i.proposer.is_some());
+        self.learn(seq, value.clone());
+        if was_proposing && seq >= self.min() {
+            self.broadcast(Body::Decided { seq, value }, out);
+        }
+    }
+
     /// Acceptor side: answer a Prepare or an Accept from `from`.
     fn on_ballot(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
         let seq = body.seq();
@@ -345,7 +360,7 @@ impl Node for Peer {
             body @ (Body::Promise { .. } | Body::Accepted { .. } | Body::Reject { .. }) => {
                 self.on_vote(from, body, out)
             }
-            Body::Decided { seq, value } => self.learn(seq, value),
+            Body::Decided { seq, value } => self.on_decided(seq, value, out),
             Body::Forgotten { min, .. } => {
                 self.min_reported = self.min_reported.max(min);
                 self.forget();

@@ -1,0 +1,1 @@
+//! TCP tests (next).
