@@ -33,7 +33,7 @@ pub fn cluster(seed: u64, n: u32) -> PaxosSim {
 /// The invariant of Paxos, checked across peers: no two peers ever decide different values for
 /// one instance. Every decision any peer holds is compared with the first one seen for its
 /// instance; decisions are remembered even after peers forget them.
-pub fn agreement_invariant() -> Box<dyn FnMut(NodeId, &Peer) -> Result<(), String>> {
+pub fn agreement_invariant() -> sim::Invariant<Peer> {
     let mut first_seen: BTreeMap<Seq, Value> = BTreeMap::new();
     Box::new(move |id, peer| {
         for (seq, value) in peer.decided() {
