@@ -1,7 +1,8 @@
 //! The pieces every dsys system shares: the sans-IO node contract ([`node`]), small protocol
 //! numbers ([`ids`]), a seeded random generator ([`rng`]), and the real transport:
 //! length-delimited postcard frames ([`codec`], [`wire`]) over TCP, a tokio runtime that drives a
-//! core over TCP and a real disk ([`runtime`], [`disk`]), and clients ([`client`]).
+//! core over TCP and a real disk ([`runtime`], [`disk`]), clients ([`client`]), and a cuttable
+//! TCP forwarder that makes partitions on a real network ([`proxy`]).
 //!
 //! Transport failures are one enum, [`RpcError`], whose variants say whether a request may have
 //! run. Application outcomes travel inside each system's own response type.
@@ -15,6 +16,7 @@ pub mod disk;
 pub mod error;
 pub mod ids;
 pub mod node;
+pub mod proxy;
 pub mod rng;
 pub mod runtime;
 pub mod wire;
@@ -27,6 +29,7 @@ pub use ids::{ClientId, NodeId, ReqId, Ticks};
 pub use node::{
     Client, ClientEffect, ClientOutbox, DiskImage, Effect, NoRequest, Node, NodeOutbox, Outbox,
 };
+pub use proxy::Proxy;
 pub use rng::Rng;
 pub use runtime::{NodeConfig, NodeHandle, Stats, WireNode, spawn_node};
 pub use wire::{Frame, Wire};
