@@ -1,2 +1,56 @@
-//! `dsys`: the one command-line binary.
-fn main() {}
+//! `dsys`: the one command-line binary, a subcommand per system.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error (clap's own).
+
+mod paxos_demo;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// The classic distributed systems (MIT 6.824, 2015), as real software.
+#[derive(Parser, Debug)]
+#[command(name = "dsys", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The main demo: 5 Paxos peers over TCP agreeing while partitions come and go.
+    Demo(paxos_demo::DemoArgs),
+    /// The Paxos library (SPEC §5).
+    #[command(subcommand)]
+    Paxos(PaxosCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PaxosCommand {
+    /// Peers on 127.0.0.1, each pair linked through a cuttable proxy, under changing partitions.
+    Demo(paxos_demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Demo(args) | Command::Paxos(PaxosCommand::Demo(args)) => paxos_demo::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("dsys: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
