@@ -33,3 +33,4 @@ pub mod server;
 
 pub use msg::{Ballot, Body, Fate, Msg, Seq, Value};
 pub use peer::{PaxosOutbox, Peer};
+pub use server::PaxosServer;

@@ -38,6 +38,9 @@ pub struct Peer {
     min_reported: Seq,
     /// The highest instance this peer has heard of; never goes down.
     max_seen: Option<Seq>,
+    /// How many decisions this peer has learned since it started; a driver compares it before
+    /// and after an input to learn cheaply that something was decided.
+    decisions_learned: u64,
 }
 
 impl Peer {
@@ -59,6 +62,7 @@ impl Peer {
             done_by_peer: vec![None; peer_count as usize],
             min_reported: Seq(0),
             max_seen: None,
+            decisions_learned: 0,
         }
     }
 
@@ -129,6 +133,11 @@ impl Peer {
                     + i.proposer.as_ref().map_or(0, |p| p.retained_bytes())
             })
             .sum()
+    }
+
+    /// How many decisions this peer has learned since it started (never goes down).
+    pub fn decisions_learned(&self) -> u64 {
+        self.decisions_learned
     }
 
     /// The number of instances held in memory.
@@ -243,6 +252,7 @@ impl Peer {
             return;
         }
         instance.decided = Some(value);
+        self.decisions_learned += 1;
         instance.proposer = None;
         instance.acceptor = Acceptor::default();
     }

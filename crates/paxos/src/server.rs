@@ -2,26 +2,65 @@
 //!
 //! [`PaxosServer`] is the SPEC §5.1 API in async form. Each call runs on the core inside its actor
 //! task (so calls and protocol messages never race), and `start`'s messages leave over TCP.
+//! Waiting for a decision needs no polling: the shell wraps the core in [`Watched`], which wakes
+//! waiters whenever the peer learns a decision.
 
-use crate::msg::{Fate, Seq, Value};
-use crate::peer::Peer;
+use crate::msg::{Fate, Msg, Seq, Value};
+use crate::peer::{PaxosOutbox, Peer};
 use rpc::runtime::{NodeConfig, NodeHandle, Stats, spawn_node};
-use rpc::{NodeId, RpcError};
+use rpc::{NoRequest, Node, NodeId, ReqId, RpcError};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// The tick of a Paxos server. Proposers retry after 3 ticks, so a round lost to a dead peer
 /// costs 30 ms; a shorter tick would only add wake-ups.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// The longest pause between two polls in [`PaxosServer::wait_decided`] (the original test's
-/// `waitn` doubled from 10 ms; we start lower because loopback decides in well under 1 ms).
-const POLL_PAUSE_MAX: Duration = Duration::from_millis(50);
-
 /// A running Paxos peer. Dropping it kills the peer.
 pub struct PaxosServer {
-    node: NodeHandle<Peer>,
+    node: NodeHandle<Watched>,
+    decided: Arc<Notify>,
+}
+
+/// The peer core plus a shell-side bell rung after any input that taught it a decision. The
+/// core stays free of I/O: only this wrapper, which lives in the shell, touches the `Notify`.
+#[derive(Debug)]
+pub struct Watched {
+    peer: Peer,
+    decided: Arc<Notify>,
+}
+
+impl Watched {
+    /// Runs `f` on the peer and rings the bell if the peer learned a decision meanwhile.
+    fn watch<T>(&mut self, f: impl FnOnce(&mut Peer) -> T) -> T {
+        let before = self.peer.decisions_learned();
+        let result = f(&mut self.peer);
+        if self.peer.decisions_learned() != before {
+            self.decided.notify_waiters();
+        }
+        result
+    }
+}
+
+impl Node for Watched {
+    type Msg = Msg;
+    type Req = NoRequest;
+    type Resp = NoRequest;
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, out: &mut PaxosOutbox) {
+        self.watch(|peer| peer.on_message(from, msg, out));
+    }
+
+    fn on_request(&mut self, req: ReqId, body: NoRequest, out: &mut PaxosOutbox) {
+        self.watch(|peer| peer.on_request(req, body, out));
+    }
+
+    fn on_tick(&mut self, out: &mut PaxosOutbox) {
+        self.watch(|peer| peer.on_tick(out));
+    }
 }
 
 /// Why [`PaxosServer::wait_decided`] gave up.
@@ -48,7 +87,11 @@ impl PaxosServer {
     /// (already bound to `peers[me]`, or to port 0 in tests). `seed` drives its back-off jitter.
     pub fn spawn(me: NodeId, peers: Vec<SocketAddr>, listener: TcpListener, seed: u64) -> Self {
         let count = u32::try_from(peers.len()).expect("peer count fits in u32");
-        let core = Peer::new(me, count, seed);
+        let decided = Arc::new(Notify::new());
+        let core = Watched {
+            peer: Peer::new(me, count, seed),
+            decided: decided.clone(),
+        };
         let config = NodeConfig {
             id: me,
             listener,
@@ -58,6 +101,7 @@ impl PaxosServer {
         };
         PaxosServer {
             node: spawn_node(core, config),
+            decided,
         }
     }
 
@@ -72,7 +116,7 @@ impl PaxosServer {
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn start(&self, seq: Seq, value: Value) -> Result<(), RpcError> {
         self.node
-            .call(move |peer, out| peer.start(seq, value, out))
+            .call(move |core, out| core.watch(|peer| peer.start(seq, value, out)))
             .await
     }
 
@@ -81,7 +125,7 @@ impl PaxosServer {
     /// # Errors
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn status(&self, seq: Seq) -> Result<(Fate, Option<Value>), RpcError> {
-        self.node.call(move |peer, _| peer.status(seq)).await
+        self.node.call(move |core, _| core.peer.status(seq)).await
     }
 
     /// The application is done with every instance `<= seq` (SPEC §5.1 `Done`).
@@ -89,7 +133,7 @@ impl PaxosServer {
     /// # Errors
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn done(&self, seq: Seq) -> Result<(), RpcError> {
-        self.node.call(move |peer, _| peer.done(seq)).await
+        self.node.call(move |core, _| core.peer.done(seq)).await
     }
 
     /// The highest instance known here (SPEC §5.1 `Max`).
@@ -97,7 +141,7 @@ impl PaxosServer {
     /// # Errors
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn max(&self) -> Result<Option<Seq>, RpcError> {
-        self.node.call(|peer, _| peer.max()).await
+        self.node.call(|core, _| core.peer.max()).await
     }
 
     /// The lowest instance not forgotten (SPEC §5.1 `Min`).
@@ -105,7 +149,7 @@ impl PaxosServer {
     /// # Errors
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn min(&self) -> Result<Seq, RpcError> {
-        self.node.call(|peer, _| peer.min()).await
+        self.node.call(|core, _| core.peer.min()).await
     }
 
     /// Bytes the peer retains for its instances.
@@ -113,26 +157,28 @@ impl PaxosServer {
     /// # Errors
     /// [`RpcError::Shutdown`] if the server has stopped.
     pub async fn retained_bytes(&self) -> Result<usize, RpcError> {
-        self.node.call(|peer, _| peer.retained_bytes()).await
+        self.node.call(|core, _| core.peer.retained_bytes()).await
     }
 
-    /// Polls `status(seq)` until it is decided, with a pause that doubles from 100 µs up to
-    /// 50 ms, for at most `limit`.
+    /// Waits until this peer knows the decision of `seq`, for at most `limit`. No polling: it
+    /// checks `status` each time the peer learns some decision.
     ///
     /// # Errors
     /// [`WaitError::Timeout`] if not decided in time, [`WaitError::Forgotten`] if forgotten first,
     /// [`WaitError::Stopped`] if the server stopped.
     pub async fn wait_decided(&self, seq: Seq, limit: Duration) -> Result<Value, WaitError> {
         let waiting = async {
-            let mut pause = Duration::from_micros(100);
             loop {
+                // Register for the bell before looking, so a decision between the look and the
+                // wait still wakes us.
+                let bell = self.decided.notified();
+                tokio::pin!(bell);
+                bell.as_mut().enable();
                 match self.status(seq).await? {
                     (Fate::Decided, Some(value)) => return Ok(value),
                     (Fate::Forgotten, _) => return Err(WaitError::Forgotten(seq)),
-                    _ => {}
+                    _ => bell.await,
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(POLL_PAUSE_MAX);
             }
         };
         match tokio::time::timeout(limit, waiting).await {
