@@ -47,12 +47,17 @@ pub enum Fate {
 
 /// One message between Paxos peers.
 ///
-/// Every message carries the sender's highest `done` argument, so `min()` information spreads with
-/// the protocol's own traffic (SPEC §5.1: done values may be piggy-backed).
+/// Every message carries the sender's highest `done` argument and its `min()`, so forgetting
+/// spreads with the protocol's own traffic (SPEC §5.1: done values may be piggy-backed). The
+/// `min` matters because peers that never talk to each other (two followers of one proposer)
+/// would otherwise never hear each other's `done`, and never forget anything.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Msg {
     /// The sender's highest `done` argument, if it ever called `done`.
     pub done: Option<Seq>,
+    /// The sender's `min()`. A global fact (every peer's `done` is at least `min - 1`, and `done`
+    /// never goes down), so the receiver may adopt it as a lower bound on its own `min()`.
+    pub min: Seq,
     /// The protocol step.
     pub body: Body,
 }
@@ -109,12 +114,10 @@ pub enum Body {
         value: Value,
     },
     /// The acceptor has forgotten `seq` (it is below the acceptor's `min`): every peer called
-    /// `done` on it, so nobody may decide it again. `min` lets the proposer forget it too.
+    /// `done` on it, so nobody may decide it again. The envelope's `min` lets the asker forget it.
     Forgotten {
         /// The instance asked about.
         seq: Seq,
-        /// The acceptor's `min()`.
-        min: Seq,
     },
 }
 

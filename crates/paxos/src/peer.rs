@@ -5,7 +5,7 @@ use crate::acceptor::{Acceptor, Vote};
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
 use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The outbox of a Paxos peer.
 pub type PaxosOutbox = Outbox<Msg, NoRequest>;
@@ -34,8 +34,11 @@ pub struct Peer {
     instances: BTreeMap<Seq, Instance>,
     /// The highest `done` argument heard from each peer (ours included); `None` = never called.
     done_by_peer: Vec<Option<Seq>>,
-    /// A lower bound on `min()` reported by peers that already forgot an instance.
+    /// A lower bound on `min()`: the highest `min` any peer reported in a message.
     min_reported: Seq,
+    /// The instances with an active proposer, so that a tick costs O(proposers), not
+    /// O(instances held).
+    proposing: BTreeSet<Seq>,
     /// The highest instance this peer has heard of; never goes down.
     max_seen: Option<Seq>,
     /// How many decisions this peer has learned since it started; a driver compares it before
@@ -61,6 +64,7 @@ impl Peer {
             instances: BTreeMap::new(),
             done_by_peer: vec![None; peer_count as usize],
             min_reported: Seq(0),
+            proposing: BTreeSet::new(),
             max_seen: None,
             decisions_learned: 0,
         }
@@ -84,6 +88,7 @@ impl Peer {
             return;
         }
         instance.proposer = Some(Proposer::new(me, value));
+        self.proposing.insert(seq);
         self.begin_round(seq, out);
     }
 
@@ -171,12 +176,14 @@ impl Peer {
             .is_some_and(|(seq, _)| *seq < min)
         {
             self.instances = self.instances.split_off(&min);
+            self.proposing = self.proposing.split_off(&min);
         }
     }
 
     fn envelope(&self, body: Body) -> Msg {
         Msg {
             done: self.done_by_peer[self.me.index()],
+            min: self.min(),
             body,
         }
     }
@@ -254,6 +261,7 @@ impl Peer {
         instance.decided = Some(value);
         self.decisions_learned += 1;
         instance.proposer = None;
+        self.proposing.remove(&seq);
         instance.acceptor = Acceptor::default();
     }
 
@@ -277,7 +285,7 @@ impl Peer {
         let seq = body.seq();
         let min = self.min();
         if seq < min {
-            out.respond(from, self.envelope(Body::Forgotten { seq, min }));
+            out.respond(from, self.envelope(Body::Forgotten { seq }));
             return;
         }
         let instance = self.instances.entry(seq).or_default();
@@ -360,8 +368,15 @@ impl Node for Peer {
             return;
         }
         let known = &mut self.done_by_peer[from.index()];
-        if msg.done > *known {
+        let learned_done = msg.done > *known;
+        if learned_done {
             *known = msg.done;
+        }
+        let learned_min = msg.min > self.min_reported;
+        if learned_min {
+            self.min_reported = msg.min;
+        }
+        if learned_done || learned_min {
             self.forget();
         }
         self.note_seq(msg.body.seq());
@@ -371,10 +386,8 @@ impl Node for Peer {
                 self.on_vote(from, body, out)
             }
             Body::Decided { seq, value } => self.on_decided(seq, value, out),
-            Body::Forgotten { min, .. } => {
-                self.min_reported = self.min_reported.max(min);
-                self.forget();
-            }
+            // The envelope's `min` has already made this peer forget the instance.
+            Body::Forgotten { .. } => {}
         }
     }
 
@@ -386,10 +399,13 @@ impl Node for Peer {
         self.now = Ticks(self.now.0 + 1);
         let now = self.now;
         let due: Vec<Seq> = self
-            .instances
+            .proposing
             .iter()
-            .filter(|(_, i)| i.proposer.as_ref().is_some_and(|p| p.is_due(now)))
-            .map(|(seq, _)| *seq)
+            .copied()
+            .filter(|seq| {
+                let proposer = self.instances.get(seq).and_then(|i| i.proposer.as_ref());
+                proposer.is_some_and(|p| p.is_due(now))
+            })
             .collect();
         for seq in due {
             self.begin_round(seq, out);

@@ -150,3 +150,42 @@ fn forget_mem() {
         Ok(())
     });
 }
+
+/// Beyond the original suite: with one proposer, followers never message each other, so each
+/// hears the other's `done` only second-hand. Peers piggy-back their `min()` for this reason:
+/// after 200 instances and `done(199)` everywhere, one more instance brings every follower's
+/// `min()` to 200 and its memory back to a handful of instances (before the fix, followers held
+/// every instance forever and a proposer's tick grew with them).
+#[test]
+fn followers_forget_without_talking_to_each_other() {
+    sim::for_each_seed!(20, |seed| {
+        let n = 3;
+        let mut sim = cluster(seed, n);
+        for seq in 0..200 {
+            start(&mut sim, 0, seq, val("v"));
+        }
+        for seq in 0..200 {
+            wait_n(&mut sim, Seq(seq), n as usize)?;
+        }
+        for peer in 0..n {
+            sim.call(NodeId(peer), |p, _| p.done(Seq(199)));
+        }
+        // Two rounds of traffic from the proposer: followers tell it their `done` on the first,
+        // and it tells them the resulting `min()` on the second.
+        start(&mut sim, 0, 200, val("w"));
+        wait_n(&mut sim, Seq(200), n as usize)?;
+        start(&mut sim, 0, 201, val("w"));
+        wait_n(&mut sim, Seq(201), n as usize)?;
+        for peer in 0..n {
+            let min = min_of(&sim, peer);
+            ensure(min == Seq(200), || {
+                format!("peer {peer} min() = {min:?}, expected 200")
+            })?;
+            let held = sim.node(NodeId(peer)).map_or(0, |p| p.instance_count());
+            ensure(held <= 2, || {
+                format!("peer {peer} still holds {held} instances")
+            })?;
+        }
+        Ok(())
+    });
+}
