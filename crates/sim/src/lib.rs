@@ -59,7 +59,7 @@
 //! [`for_each_seed!`] runs a test for seeds `0..N`: `N` is the test's default (at least 20 in CI)
 //! or `SIM_SEEDS=N`. `SIM_SEED=S` runs seed `S` alone. A failing seed panics with the seed, the
 //! error and the command that replays it, for example
-//! `SIM_SEED=17 cargo test -p paxos --test it -- sim_basic::basic --exact`; add `SIM_TRACE=1`
+//! `SIM_SEED=17 cargo test -p paxos --test it -- sim_basic::basic --exact`; prefix `SIM_TRACE=1` and append `--nocapture`
 //! to print one status line per event to stderr (virtual time, what happened, `from->to`, the
 //! message's `Debug` text). Every [`SimError`] names its seed too.
 //!

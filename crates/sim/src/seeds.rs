@@ -30,7 +30,7 @@ pub struct Caller {
 
 /// Runs `f` for each seed of this run and stops at the first failure.
 ///
-/// ```ignore
+/// ```text
 /// sim::for_each_seed!(20, |seed| {
 ///     let mut sim = Sim::new(SimConfig::new(seed), nodes());
 ///     sim.run_until(sim.now_us() + 5_000_000, |s| decided(s)).map_err(|e| e.to_string())
@@ -121,7 +121,7 @@ pub fn failure_message(caller: &Caller, test: &str, seed: u64, error: &str) -> S
     let replay = replay_command(caller, test, seed);
     format!(
         "simulation failed with seed {seed}: {error}\nreplay: {replay}\n\
-         (add SIM_TRACE=1 to print every event)"
+         (prefix SIM_TRACE=1 and append --nocapture to print every event)"
     )
 }
 
