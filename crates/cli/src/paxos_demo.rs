@@ -128,18 +128,9 @@ async fn catch_up(cluster: &Cluster, n: u32, instances: u64) -> anyhow::Result<(
 }
 
 async fn start_cluster(n: u32, seed: u64) -> anyhow::Result<Cluster> {
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .context("binding a peer")?,
-        );
-    }
-    let addrs: Vec<SocketAddr> = listeners
-        .iter()
-        .map(TcpListener::local_addr)
-        .collect::<Result<_, _>>()?;
+    let (listeners, addrs) = rpc::bind_loopback(n as usize)
+        .await
+        .context("binding the peers")?;
     let mut links = Vec::new();
     for i in 0..n as usize {
         let mut row = Vec::new();

@@ -11,9 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use paxos::{Fate, PaxosServer, Peer, Seq, Value};
 use rpc::NodeId;
 use sim::{Sim, SimConfig};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 /// Instances decided per measured iteration.
 const INSTANCES: u64 = 64;
@@ -45,22 +43,6 @@ fn decide_in_sim(peers: u32, in_flight: u64, seed: u64) -> u64 {
     sim.node_ids()
         .map(|id| sim.stats(id).requests_received + sim.stats(id).responds_received)
         .sum()
-}
-
-async fn tcp_cluster(peers: u32) -> Vec<PaxosServer> {
-    let mut listeners = Vec::new();
-    for _ in 0..peers {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
-    }
-    let addrs: Vec<SocketAddr> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr"))
-        .collect();
-    listeners
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| PaxosServer::spawn(NodeId(i as u32), addrs.clone(), l, i as u64))
-        .collect()
 }
 
 /// Decides `INSTANCES` new instances starting at `first` on a running cluster.
@@ -120,7 +102,9 @@ fn bench_tcp(c: &mut Criterion) {
     group.throughput(Throughput::Elements(INSTANCES));
     for peers in [3u32, 5] {
         for in_flight in [1u64, 16] {
-            let cluster = runtime.block_on(tcp_cluster(peers));
+            let cluster = runtime
+                .block_on(PaxosServer::local_cluster(peers, 0))
+                .expect("bind loopback");
             let mut next = 0u64;
             // One warm-up batch opens every connection before anything is counted.
             runtime.block_on(decide_over_tcp(&cluster, next, in_flight));

@@ -105,6 +105,23 @@ impl PaxosServer {
         }
     }
 
+    /// Starts a cluster of `count` peers on ephemeral loopback ports, talking directly to each
+    /// other (tests, benches). Peer `i` is seeded with `seed + i`.
+    ///
+    /// # Errors
+    /// If the sockets cannot be bound.
+    pub async fn local_cluster(count: u32, seed: u64) -> std::io::Result<Vec<PaxosServer>> {
+        let (listeners, addrs) = rpc::bind_loopback(count as usize).await?;
+        Ok(listeners
+            .into_iter()
+            .zip(0..count)
+            .map(|(listener, i)| {
+                let seed = seed.wrapping_add(u64::from(i));
+                PaxosServer::spawn(NodeId(i), addrs.clone(), listener, seed)
+            })
+            .collect())
+    }
+
     /// This peer's id.
     pub fn id(&self) -> NodeId {
         self.node.id()

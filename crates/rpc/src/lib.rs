@@ -31,5 +31,5 @@ pub use node::{
 };
 pub use proxy::Proxy;
 pub use rng::Rng;
-pub use runtime::{NodeConfig, NodeHandle, Stats, WireNode, spawn_node};
+pub use runtime::{NodeConfig, NodeHandle, Stats, WireNode, bind_loopback, spawn_node};
 pub use wire::{Frame, Wire};

@@ -64,6 +64,22 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// Binds `count` listeners on ephemeral ports of 127.0.0.1 and returns them with their
+/// addresses, in order: the peer list of a local cluster (tests, benches, demos).
+///
+/// # Errors
+/// If a socket cannot be bound (out of ports or file descriptors).
+pub async fn bind_loopback(count: usize) -> std::io::Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut addrs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        addrs.push(listener.local_addr()?);
+        listeners.push(listener);
+    }
+    Ok((listeners, addrs))
+}
+
 /// Inputs waiting for the actor. Why 1024: enough to absorb a burst from every peer and a few
 /// hundred clients; beyond it connection tasks wait, which pushes back on the senders over TCP
 /// rather than letting a flood grow the node's memory.

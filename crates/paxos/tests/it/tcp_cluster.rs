@@ -2,35 +2,16 @@
 
 use paxos::server::PaxosServer;
 use paxos::{Fate, Seq, Value};
-use rpc::NodeId;
-use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// How long one instance may take to be decided at every live peer before the test fails. Far
 /// above the ~1 ms it takes on loopback; reached only if something is broken.
 const DECIDE_LIMIT: Duration = Duration::from_secs(10);
 
 async fn cluster(n: u32) -> Vec<PaxosServer> {
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback"),
-        );
-    }
-    let addrs: Vec<SocketAddr> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr"))
-        .collect();
-    listeners
-        .into_iter()
-        .enumerate()
-        .map(|(i, listener)| {
-            PaxosServer::spawn(NodeId(i as u32), addrs.clone(), listener, 1 + i as u64)
-        })
-        .collect()
+    PaxosServer::local_cluster(n, 1)
+        .await
+        .expect("bind loopback")
 }
 
 /// Issue 2: 3 peers on 127.0.0.1 agree on 1,000 instances, 16 in flight at a time, each started

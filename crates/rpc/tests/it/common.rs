@@ -201,19 +201,7 @@ pub fn init_tracing() {
 
 /// Binds `n` listeners on ephemeral loopback ports.
 pub async fn bind(n: usize) -> (Vec<TcpListener>, Vec<SocketAddr>) {
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback"),
-        );
-    }
-    let addrs = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound"))
-        .collect();
-    (listeners, addrs)
+    rpc::bind_loopback(n).await.expect("bind loopback")
 }
 
 /// The configuration of toy node `id` in a cluster at `peers`.
