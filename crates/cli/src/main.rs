@@ -2,7 +2,9 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error (clap's own).
 
+mod mapreduce_cli;
 mod paxos_demo;
+mod pb_cli;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +24,16 @@ enum Command {
     /// The Paxos library (SPEC §5).
     #[command(subcommand)]
     Paxos(PaxosCommand),
+    /// Word count with MapReduce (SPEC §2.3).
+    Wc(mapreduce_cli::WcArgs),
+    /// MapReduce master and workers over TCP (SPEC §2).
+    #[command(subcommand)]
+    Mr(mapreduce_cli::MrCommand),
+    /// The view service (SPEC §3).
+    Viewservice(pb_cli::ViewServiceArgs),
+    /// The primary/backup key/value store: servers and a client (SPEC §4).
+    #[command(subcommand)]
+    Pb(pb_cli::PbCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -35,6 +47,10 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Demo(args) | Command::Paxos(PaxosCommand::Demo(args)) => paxos_demo::run(args),
+        Command::Wc(args) => mapreduce_cli::run_wc(args),
+        Command::Mr(command) => mapreduce_cli::run_mr(command),
+        Command::Viewservice(args) => pb_cli::run_viewservice(args),
+        Command::Pb(command) => pb_cli::run_pb(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

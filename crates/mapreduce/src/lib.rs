@@ -1,0 +1,1 @@
+//! mapreduce: being built (issue 3/4).

@@ -1,0 +1,1 @@
+//! pbservice: being built (issue 3/4).

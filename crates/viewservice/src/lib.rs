@@ -1,0 +1,1 @@
+//! viewservice: being built (issue 3/4).
