@@ -1,0 +1,7 @@
+//! The built-in jobs.
+
+mod inverted_index;
+mod wordcount;
+
+pub use inverted_index::InvertedIndex;
+pub use wordcount::WordCount;

@@ -1,0 +1,89 @@
+//! Word splitting (SPEC §2.3): a word is a maximal run of Unicode letters (`char::is_alphabetic`),
+//! case-sensitive. ASCII bytes take a table lookup; only non-ASCII bytes are decoded as UTF-8.
+//! Bytes that are not valid UTF-8 (a binary file) are non-letters, so any input is accepted.
+
+/// Calls `f` with every word of `text`, in order, as a sub-slice of `text`.
+#[inline]
+pub fn for_each_word<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) {
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < text.len() {
+        let byte = text[i];
+        let (letter, len) = if byte < 0x80 {
+            (byte.is_ascii_alphabetic(), 1)
+        } else {
+            decode_letter(&text[i..])
+        };
+        match (letter, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                f(&text[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+        i += len;
+    }
+    if let Some(s) = start {
+        f(&text[s..]);
+    }
+}
+
+/// Decodes the non-ASCII character at the front of `rest`: whether it is a letter, and its length
+/// in bytes (1 for a byte that does not start valid UTF-8).
+fn decode_letter(rest: &[u8]) -> (bool, usize) {
+    let len = match rest[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return (false, 1),
+    };
+    let Some(bytes) = rest.get(..len) else {
+        return (false, 1);
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.chars().next().is_some_and(char::is_alphabetic), len),
+        Err(_) => (false, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for_each_word(text.as_bytes(), |w| {
+            out.push(std::str::from_utf8(w).expect("words of valid UTF-8 are UTF-8"))
+        });
+        out
+    }
+
+    #[test]
+    fn splits_on_every_non_letter() {
+        assert_eq!(
+            words("In the beginning, God's"),
+            ["In", "the", "beginning", "God", "s"]
+        );
+        assert_eq!(words("1:1 a1b--c"), ["a", "b", "c"]);
+        assert_eq!(words(""), Vec::<&str>::new());
+        assert_eq!(words("  "), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn non_ascii_letters_are_letters() {
+        assert_eq!(
+            words("Élan vital; naïve–café Ωμέγα 東京"),
+            ["Élan", "vital", "naïve", "café", "Ωμέγα", "東京"]
+        );
+        // U+2013 (en dash) and U+00A0 (no-break space) are not letters.
+        assert_eq!(words("a\u{a0}b\u{2013}c"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_separator() {
+        let mut out = Vec::new();
+        for_each_word(b"ab\xffcd\xc3", |w| out.push(w.to_vec()));
+        assert_eq!(out, [b"ab".to_vec(), b"cd".to_vec()]);
+    }
+}
