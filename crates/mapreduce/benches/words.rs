@@ -1,5 +1,6 @@
 //! The map hot path: splitting the King James Bible into words, and a whole word-count map task.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mapreduce::jobs::WordCount;
 use mapreduce::task::run_map;

@@ -17,8 +17,10 @@
 //! - A task is `Done` at most once per holder; a duplicate completion changes nothing.
 //! - A reduce task is assigned only while every map task is `Done`, with the holders then known.
 //! - A worker is dead once it has been silent for `worker_timeout_ticks` or a reducer could not
-//!   fetch from it; every attempt it was running is dropped and every map output it held is
-//!   re-executed (unless every reduce is already done).
+//!   fetch from it; every attempt it was running is dropped.
+//! - A finished map output is presumed available until a reducer reports it cannot fetch it
+//!   (`FetchFailed`): a silent worker may only have stopped taking tasks while still serving its
+//!   outputs. Then every map output of that holder is re-executed, and the reduce re-issued.
 //! - Time is ticks; the core never reads a clock.
 
 use crate::protocol::{Assignment, MapSource, Request, Response, TaskId, WorkerId};
@@ -87,8 +89,8 @@ pub struct Coordinator {
     reduces: Vec<TaskState>,
     outputs: Vec<Option<Bytes>>,
     workers: BTreeMap<WorkerId, WorkerState>,
-    /// Workers declared dead, with the tasks they completed (for the final report).
-    dead: BTreeMap<WorkerId, u32>,
+    /// Workers declared dead (their fetch addresses still name their map outputs).
+    dead: BTreeMap<WorkerId, WorkerState>,
     next_worker: u64,
     now: u64,
     progress: Progress,
@@ -159,9 +161,11 @@ impl Coordinator {
 
     /// Tasks completed (first completions only) per worker, dead ones included.
     pub fn tasks_per_worker(&self) -> BTreeMap<WorkerId, u32> {
-        let mut all = self.dead.clone();
-        all.extend(self.workers.iter().map(|(id, w)| (*id, w.tasks_done)));
-        all
+        self.dead
+            .iter()
+            .chain(self.workers.iter())
+            .map(|(id, w)| (*id, w.tasks_done))
+            .collect()
     }
 
     fn handle(&mut self, req: Request) -> Response {
@@ -301,10 +305,12 @@ impl Coordinator {
         }
         self.reduces[r] = TaskState::Done { holder: worker };
         self.outputs[r] = Some(output);
-        if let Some(w) = self.workers.get_mut(&worker) {
+        if let Some(w) = self
+            .workers
+            .get_mut(&worker)
+            .or_else(|| self.dead.get_mut(&worker))
+        {
             w.tasks_done += 1;
-        } else if let Some(n) = self.dead.get_mut(&worker) {
-            *n += 1;
         }
     }
 
@@ -313,9 +319,16 @@ impl Coordinator {
             drop_attempt(state, worker);
         }
         let holds = matches!(self.maps.get(map_task.0 as usize), Some(TaskState::Done { holder: h }) if *h == holder);
-        if holds {
-            tracing::info!(%holder, map_task = map_task.0, "map output unreachable; holder declared dead");
-            self.declare_dead(holder);
+        if !holds {
+            return; // Already re-executed (or re-made elsewhere): a stale report.
+        }
+        tracing::info!(%holder, map_task = map_task.0, "map output unreachable; re-executing its holder's maps");
+        self.declare_dead(holder);
+        for map in &mut self.maps {
+            if matches!(map, TaskState::Done { holder: h } if *h == holder) {
+                *map = TaskState::Idle;
+                self.progress.maps_reexecuted += 1;
+            }
         }
     }
 
@@ -323,21 +336,11 @@ impl Coordinator {
         let Some(state) = self.workers.remove(&worker) else {
             return;
         };
-        self.dead.insert(worker, state.tasks_done);
+        self.dead.insert(worker, state);
         self.progress.workers_lost += 1;
         tracing::info!(%worker, "worker declared dead");
-        let reduces_left = !self.is_done();
-        for map in &mut self.maps {
-            match map {
-                TaskState::Done { holder } if *holder == worker && reduces_left => {
-                    *map = TaskState::Idle;
-                    self.progress.maps_reexecuted += 1;
-                }
-                _ => drop_attempt(map, worker),
-            }
-        }
-        for reduce in &mut self.reduces {
-            drop_attempt(reduce, worker);
+        for task in self.maps.iter_mut().chain(self.reduces.iter_mut()) {
+            drop_attempt(task, worker);
         }
     }
 
