@@ -24,6 +24,7 @@
 //! - Time is ticks; the core never reads a clock.
 
 use crate::protocol::{Assignment, MapSource, Request, Response, TaskId, WorkerId};
+use crate::records::decode_records;
 use crate::split::SplitRef;
 use bytes::Bytes;
 use rpc::wire::Never;
@@ -83,6 +84,7 @@ pub struct Progress {
 pub struct Coordinator {
     config: CoordinatorConfig,
     job: String,
+    split_server: String,
     docs: Vec<String>,
     splits: Vec<SplitRef>,
     maps: Vec<TaskState>,
@@ -91,6 +93,8 @@ pub struct Coordinator {
     workers: BTreeMap<WorkerId, WorkerState>,
     /// Workers declared dead (their fetch addresses still name their map outputs).
     dead: BTreeMap<WorkerId, WorkerState>,
+    /// Workers answered `Exit`.
+    exited: std::collections::BTreeSet<WorkerId>,
     next_worker: u64,
     now: u64,
     progress: Progress,
@@ -101,8 +105,11 @@ impl Coordinator {
     ///
     /// # Panics
     /// If `config.reduces` is zero or a split names a document that does not exist.
+    ///
+    /// Workers read splits from `split_server` (opaque to the core; empty in the simulator).
     pub fn new(
         job: &str,
+        split_server: &str,
         docs: Vec<String>,
         splits: Vec<SplitRef>,
         config: CoordinatorConfig,
@@ -125,10 +132,12 @@ impl Coordinator {
             reduces: vec![TaskState::Idle; config.reduces as usize],
             outputs: vec![None; config.reduces as usize],
             job: job.to_string(),
+            split_server: split_server.to_string(),
             docs,
             splits,
             workers: BTreeMap::new(),
             dead: BTreeMap::new(),
+            exited: std::collections::BTreeSet::new(),
             next_worker: 1,
             now: 0,
             progress,
@@ -144,6 +153,11 @@ impl Coordinator {
     /// The reduce outputs, one per partition, once [`Coordinator::is_done`].
     pub fn outputs(&self) -> Option<Vec<Bytes>> {
         self.outputs.iter().cloned().collect()
+    }
+
+    /// Live workers that were told to exit.
+    pub fn workers_exited(&self) -> usize {
+        self.exited.len()
     }
 
     /// Counts for a progress bar.
@@ -183,16 +197,18 @@ impl Coordinator {
                 Response::Registered {
                     worker,
                     job: self.job.clone(),
+                    split_server: self.split_server.clone(),
                 }
             }
             Request::AskTask { worker } => {
-                self.seen(worker).map_or(Response::UnknownWorker, |()| {
-                    if self.is_done() {
-                        Response::Exit
-                    } else {
-                        self.assign(worker).map_or(Response::Wait, Response::Task)
-                    }
-                })
+                if self.seen(worker).is_none() {
+                    Response::UnknownWorker
+                } else if self.is_done() {
+                    self.exited.insert(worker);
+                    Response::Exit
+                } else {
+                    self.assign(worker).map_or(Response::Wait, Response::Task)
+                }
             }
             Request::Heartbeat { worker } => self
                 .seen(worker)
@@ -301,6 +317,12 @@ impl Coordinator {
     fn reduce_done(&mut self, worker: WorkerId, task: TaskId, output: Bytes) {
         let r = task.0 as usize;
         if r >= self.reduces.len() || self.outputs[r].is_some() {
+            return;
+        }
+        // Bytes from the network: a malformed output is refused here rather than failing the
+        // final merge; the task stays pending and is re-issued.
+        if let Err(err) = decode_records(&output, &mut Vec::new()) {
+            tracing::warn!(%worker, task = task.0, %err, "malformed reduce output refused");
             return;
         }
         self.reduces[r] = TaskState::Done { holder: worker };

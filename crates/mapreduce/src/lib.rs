@@ -18,6 +18,7 @@
 //! re-executed before the reduces that need it can finish. The master is a single point of
 //! failure: its failure is out of scope (as in the original lab).
 
+pub mod blob;
 pub mod coordinator;
 pub mod error;
 pub mod fx;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! worker                         master
-//!   Register{fetch_addr}  ---->  Registered{worker, job, reduces}
+//!   Register{fetch_addr}  ---->  Registered{worker, job, split_server}
 //!   AskTask{worker}       ---->  Task(Map{..}) | Task(Reduce{..}) | Wait | Exit | UnknownWorker
 //!   Heartbeat{worker}     ---->  Ack            (every second while a task runs)
 //!   MapDone{worker,task}  ---->  Ack            (the output stays on the worker)
@@ -126,6 +126,8 @@ pub enum Response {
         worker: WorkerId,
         /// The job's registered name.
         job: String,
+        /// Where the master serves input splits (a [`crate::blob`] server).
+        split_server: String,
     },
     /// Do this task.
     Task(Assignment),

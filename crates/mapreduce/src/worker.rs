@@ -1,1 +1,369 @@
-//! The worker over TCP (being built).
+//! A worker over TCP: it asks the master for tasks, reads its map split from the master's split
+//! server, keeps its map outputs in files of its own (one per map task, the reduce partitions
+//! back to back), serves them to reducers with a [`crate::blob`] server, and sends reduce
+//! outputs to the master. While a task runs it heartbeats once a second.
+//!
+//! The worker trusts nothing it receives: a bad split, a malformed map output or a dead peer
+//! ends the task with an error report (`FetchFailed`), never a panic.
+
+use crate::blob::{self, BlobRequest, BlobResponse, BlobServer};
+use crate::error::MrError;
+use crate::job::Job;
+use crate::protocol::{Assignment, MapSource, Request, Response, TaskId, WorkerId};
+use crate::split::SplitRef;
+use crate::task::{run_map, run_reduce};
+use rpc::{NodeConfig, NodeId, RpcClient, spawn_node};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long one call to the master or a peer may take. Why 10 s: a reduce output of several
+/// MiB over a slow link, with margin; a dead peer is usually detected at once (refused).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a worker keeps trying to reach an unreachable master before giving up.
+pub const MASTER_PATIENCE: Duration = Duration::from_secs(10);
+/// Heartbeat interval while a task runs (the master's worker timeout is a few of these).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// Pause before asking again after `Wait`. Short: the end of a phase is where time is lost.
+pub const WAIT_PAUSE: Duration = Duration::from_millis(2);
+/// The largest input split a worker accepts. Why: a split is held in memory while mapped.
+pub const SPLIT_BYTES_ACCEPTED_MAX: u64 = 256 << 20;
+/// The largest map output run a reducer accepts from one map task.
+pub const RUN_BYTES_ACCEPTED_MAX: u64 = 1 << 30;
+
+/// A job registry: the jobs this binary knows, by name.
+pub type JobRegistry = fn(&str) -> Option<Box<dyn Job>>;
+
+/// How to run a worker.
+pub struct WorkerOptions {
+    /// The master's address.
+    pub master: SocketAddr,
+    /// Where this worker serves its map outputs.
+    pub fetch_listener: TcpListener,
+    /// The jobs this worker can run.
+    pub jobs: JobRegistry,
+    /// Directory for map outputs (a fresh directory inside it is created and removed).
+    pub scratch: PathBuf,
+}
+
+/// What a worker did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerReport {
+    /// Tasks it finished (duplicates included).
+    pub tasks: u32,
+}
+
+/// The map outputs this worker holds: task -> (file, range of each partition).
+type Store = Arc<Mutex<HashMap<u32, (PathBuf, Vec<(u64, u64)>)>>>;
+
+/// A scratch directory removed when dropped (a killed worker leaves it behind).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Worker {
+    master: RpcClient<Request, Response>,
+    master_addr: SocketAddr,
+    fetch_addr: String,
+    jobs: JobRegistry,
+    store: Store,
+    scratch: Scratch,
+    peers: HashMap<String, RpcClient<BlobRequest, BlobResponse>>,
+    id: Option<(WorkerId, Arc<dyn Job>, String)>,
+    report: WorkerReport,
+}
+
+/// Runs a worker until the master says the job is finished.
+///
+/// # Errors
+/// [`MrError::Protocol`] if the master stays unreachable for [`MASTER_PATIENCE`] or names a job
+/// this binary does not know; [`MrError::Io`] if the scratch directory cannot be made.
+pub async fn run_worker(options: WorkerOptions) -> Result<WorkerReport, MrError> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = options
+        .scratch
+        .join(format!("dsys-mr-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let scratch = Scratch(dir);
+    let fetch_addr = options.fetch_listener.local_addr()?;
+    let store: Store = Arc::default();
+    let resolver_store = store.clone();
+    let resolve: blob::Resolver = Arc::new(move |task, part| {
+        let store = resolver_store.lock().ok()?;
+        let (path, parts) = store.get(&task)?;
+        let &(start, len) = parts.get(part as usize)?;
+        Some((path.clone(), start, len))
+    });
+    let _server = spawn_node(
+        BlobServer::new(resolve),
+        NodeConfig {
+            id: NodeId(0),
+            listener: options.fetch_listener,
+            peers: vec![fetch_addr],
+            tick: Duration::from_secs(1),
+            data_dir: None,
+        },
+    );
+    let mut worker = Worker {
+        master: RpcClient::new(options.master),
+        master_addr: options.master,
+        fetch_addr: fetch_addr.to_string(),
+        jobs: options.jobs,
+        store,
+        scratch,
+        peers: HashMap::new(),
+        id: None,
+        report: WorkerReport::default(),
+    };
+    worker.run().await
+}
+
+impl Worker {
+    async fn run(&mut self) -> Result<WorkerReport, MrError> {
+        loop {
+            let Some((me, _, _)) = &self.id else {
+                self.register().await?;
+                continue;
+            };
+            match self.call(Request::AskTask { worker: *me }).await? {
+                Response::Task(assignment) => self.run_task(assignment).await?,
+                Response::Wait => tokio::time::sleep(WAIT_PAUSE).await,
+                Response::Exit => return Ok(self.report),
+                Response::UnknownWorker => self.id = None,
+                other => tracing::warn!(?other, "unexpected answer to AskTask"),
+            }
+        }
+    }
+
+    async fn register(&mut self) -> Result<(), MrError> {
+        let req = Request::Register {
+            fetch_addr: self.fetch_addr.clone(),
+        };
+        let Response::Registered {
+            worker,
+            job,
+            split_server,
+        } = self.call(req).await?
+        else {
+            return Err(MrError::Protocol(
+                "master answered Register with something else".into(),
+            ));
+        };
+        let job: Arc<dyn Job> = (self.jobs)(&job)
+            .ok_or_else(|| {
+                MrError::Protocol(format!("master runs job {job:?}, unknown to this worker"))
+            })?
+            .into();
+        tracing::info!(%worker, "registered");
+        let split_server = resolve_unspecified(&split_server, self.master_addr);
+        self.id = Some((worker, job, split_server));
+        Ok(())
+    }
+
+    /// Calls the master, retrying transport failures for up to [`MASTER_PATIENCE`].
+    async fn call(&self, req: Request) -> Result<Response, MrError> {
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.master.call(req.clone(), CALL_TIMEOUT).await {
+                Ok(resp) => return Ok(resp),
+                Err(err) if waited >= MASTER_PATIENCE => {
+                    return Err(MrError::Protocol(format!(
+                        "master {} unreachable: {err}",
+                        self.master_addr
+                    )));
+                }
+                Err(err) => tracing::debug!(%err, "master call failed; retrying"),
+            }
+            tokio::time::sleep(pause).await;
+            waited += pause;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn run_task(&mut self, assignment: Assignment) -> Result<(), MrError> {
+        let (me, job, split_server) = self.id.clone().expect("a worker with a task is registered");
+        let heartbeat = {
+            let master = self.master.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+                    let _ = master
+                        .call(Request::Heartbeat { worker: me }, CALL_TIMEOUT)
+                        .await;
+                }
+            })
+        };
+        let report = match assignment {
+            Assignment::Map {
+                task,
+                split,
+                doc,
+                reduces,
+            } => {
+                self.map(me, job, &split_server, task, split, doc, reduces)
+                    .await
+            }
+            Assignment::Reduce { task, sources } => self.reduce(me, job, task, sources).await,
+        };
+        heartbeat.abort();
+        match report {
+            Ok(req) => {
+                self.report.tasks += 1;
+                self.call(req).await.map(|_| ())
+            }
+            Err(err) => {
+                tracing::warn!(%err, "task failed");
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn map(
+        &mut self,
+        me: WorkerId,
+        job: Arc<dyn Job>,
+        split_server: &str,
+        task: TaskId,
+        split: SplitRef,
+        doc: String,
+        reduces: u32,
+    ) -> Result<Request, MrError> {
+        if split.len > SPLIT_BYTES_ACCEPTED_MAX || reduces == 0 || reduces > 1 << 16 {
+            return Err(MrError::Protocol(format!(
+                "refusing split {split:?} into {reduces} partitions"
+            )));
+        }
+        let text = self.read_split(split_server, split).await?;
+        let path = self.scratch.0.join(format!("map-{}", task.0));
+        let parts = tokio::task::spawn_blocking(move || -> Result<Vec<(u64, u64)>, MrError> {
+            let runs = run_map(job.as_ref(), &doc, &text, reduces);
+            let mut parts = Vec::with_capacity(runs.len());
+            let mut offset = 0;
+            for run in &runs {
+                parts.push((offset, run.len() as u64));
+                offset += run.len() as u64;
+            }
+            std::fs::write(&path, runs.concat())?;
+            Ok(parts)
+        })
+        .await
+        .map_err(|e| MrError::Protocol(format!("map task panicked: {e}")))??;
+        let path = self.scratch.0.join(format!("map-{}", task.0));
+        self.store
+            .lock()
+            .map_err(|_| MrError::Protocol("store lock poisoned".into()))?
+            .insert(task.0, (path, parts));
+        Ok(Request::MapDone { worker: me, task })
+    }
+
+    async fn read_split(
+        &mut self,
+        split_server: &str,
+        split: SplitRef,
+    ) -> Result<Vec<u8>, MrError> {
+        let client = self.peer(split_server)?;
+        let mut text = Vec::with_capacity(split.len as usize);
+        while (text.len() as u64) < split.len {
+            let want = (split.len - text.len() as u64).min(u64::from(blob::CHUNK_BYTES_MAX)) as u32;
+            let req = BlobRequest {
+                blob: split.file,
+                part: 0,
+                offset: split.offset + text.len() as u64,
+                len: want,
+            };
+            match client
+                .call(req, CALL_TIMEOUT)
+                .await
+                .map_err(|e| MrError::Protocol(format!("split server: {e}")))?
+            {
+                BlobResponse::Data { bytes, .. } if !bytes.is_empty() => {
+                    text.extend_from_slice(&bytes)
+                }
+                other => {
+                    return Err(MrError::Protocol(format!(
+                        "split server answered {other:?}"
+                    )));
+                }
+            }
+        }
+        text.truncate(split.len as usize);
+        Ok(text)
+    }
+
+    async fn reduce(
+        &mut self,
+        me: WorkerId,
+        job: Arc<dyn Job>,
+        task: TaskId,
+        sources: Vec<MapSource>,
+    ) -> Result<Request, MrError> {
+        let mut runs = Vec::with_capacity(sources.len());
+        for source in &sources {
+            match self.fetch_run(source, task).await {
+                Ok(run) => runs.push(run),
+                Err(why) => {
+                    tracing::info!(holder = %source.holder, map_task = source.map_task.0, %why, "fetch failed");
+                    return Ok(Request::FetchFailed {
+                        worker: me,
+                        task,
+                        map_task: source.map_task,
+                        holder: source.holder,
+                    });
+                }
+            }
+        }
+        let output = tokio::task::spawn_blocking(move || run_reduce(job.as_ref(), &runs))
+            .await
+            .map_err(|e| MrError::Protocol(format!("reduce task panicked: {e}")))??;
+        Ok(Request::ReduceDone {
+            worker: me,
+            task,
+            output: output.into(),
+        })
+    }
+
+    async fn fetch_run(&mut self, source: &MapSource, task: TaskId) -> Result<Vec<u8>, String> {
+        let client = self.peer(&source.addr).map_err(|e| e.to_string())?;
+        let run = blob::fetch(
+            &client,
+            source.map_task.0,
+            task.0,
+            RUN_BYTES_ACCEPTED_MAX,
+            CALL_TIMEOUT,
+        )
+        .await?;
+        // Check it now: a malformed run is the holder's fault, not this task's.
+        crate::records::decode_records(&run, &mut Vec::new()).map_err(|e| e.to_string())?;
+        Ok(run)
+    }
+
+    fn peer(&mut self, addr: &str) -> Result<RpcClient<BlobRequest, BlobResponse>, MrError> {
+        if let Some(client) = self.peers.get(addr) {
+            return Ok(client.clone());
+        }
+        let parsed: SocketAddr = addr
+            .parse()
+            .map_err(|_| MrError::Protocol(format!("bad peer address {addr:?}")))?;
+        let client = RpcClient::new(parsed);
+        self.peers.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+/// A server bound to 0.0.0.0 advertises an unspecified address; reach it at the master's host.
+fn resolve_unspecified(addr: &str, master: SocketAddr) -> String {
+    match addr.parse::<SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => SocketAddr::new(master.ip(), a.port()).to_string(),
+        _ => addr.to_string(),
+    }
+}

@@ -322,7 +322,7 @@ pub fn sim_config(reduces: u32) -> CoordinatorConfig {
 /// A simulation of one master over the SPEC §2.4 input (100 000 numbers, 100 maps, 50 reduces).
 pub fn numbers_sim(seed: u64) -> (Sim<Coordinator, SimWorker>, SharedWorld) {
     let (world, splits) = numbers_world(100_000, 100);
-    let master = Coordinator::new("fields", vec!["input".into()], splits, sim_config(50));
+    let master = Coordinator::new("fields", "", vec!["input".into()], splits, sim_config(50));
     (Sim::new(SimConfig::new(seed), vec![master]), world)
 }
 
