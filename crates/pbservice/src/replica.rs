@@ -1,0 +1,415 @@
+//! The primary/backup server core: pings, client operations, forwarding and state transfer.
+//! Pure: no clock, no socket; the view service is reached by messages.
+
+use crate::msg::{BackupError, OpRequest, PbError, PbMsg, PbRequest, PbResponse};
+use crate::state::KvState;
+use rpc::{Node, NodeId, NodeOutbox, ReqId};
+use viewservice::{View, ViewNum, ViewReply, VsMsg};
+
+/// The outbox of a server.
+pub type PbOutbox = NodeOutbox<Replica>;
+
+/// Operations in one forwarded batch. Why 256: enough to absorb 64 busy clerks at once, small
+/// enough that one message stays far below the frame limit with 100-byte values.
+pub const BATCH_OPS_MAX: usize = 256;
+
+/// Client operations a primary holds while a batch is at the backup. Past it, new requests
+/// are dropped unanswered (the clerk retries): memory stays bounded under a flood.
+pub const QUEUE_OPS_MAX: usize = 4096;
+
+/// A clerk operation waiting for its answer, and where the answer goes.
+#[derive(Clone, Debug)]
+struct Pending {
+    req: ReqId,
+    op: OpRequest,
+}
+
+/// A batch forwarded to the backup and not yet confirmed.
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    ops: Vec<Pending>,
+}
+
+/// One primary/backup server (SPEC §4).
+///
+/// Invariants:
+/// - only the primary of the server's latest view answers clerks, and only with data: it was
+///   the first primary of the service (view 1, nothing ever written) or it received a full
+///   transfer as backup;
+/// - with a backup, an operation (Get included) is applied and answered only after the backup
+///   applied it, in the same order (one batch at a time);
+/// - the primary acknowledges a view to the view service only once its backup has the state,
+///   so the view service can never promote a backup that lacks it.
+#[derive(Debug)]
+pub struct Replica {
+    /// This server's identity; learnt from the view service over TCP.
+    me: Option<NodeId>,
+    vs: NodeId,
+    /// The latest view the view service told us, with the servers' addresses.
+    latest: ViewReply,
+    /// The view number we acknowledge in our pings.
+    acked: ViewNum,
+    state: KvState,
+    /// True once this process holds the service's data (see the invariants).
+    has_data: bool,
+    /// The backup of `latest.view` has acknowledged our transfer.
+    backup_synced: bool,
+    queue: Vec<Pending>,
+    in_flight: Option<Batch>,
+    next_batch: u64,
+    /// As backup: the view in which we installed the primary's state.
+    synced_view: Option<ViewNum>,
+}
+
+impl Replica {
+    /// A fresh, empty server `me` of a cluster whose view service is `vs`. Over TCP, pass
+    /// `None`: the identity comes with the first ping's answer.
+    pub fn new(me: Option<NodeId>, vs: NodeId) -> Self {
+        Replica {
+            me,
+            vs,
+            latest: ViewReply::default(),
+            acked: ViewNum(0),
+            state: KvState::default(),
+            has_data: false,
+            backup_synced: false,
+            queue: Vec::new(),
+            in_flight: None,
+            next_batch: 1,
+            synced_view: None,
+        }
+    }
+
+    /// The latest view this server knows.
+    pub fn view(&self) -> View {
+        self.latest.view
+    }
+
+    /// This server's identity, once known.
+    pub fn me(&self) -> Option<NodeId> {
+        self.me
+    }
+
+    /// The address server `id` registered with the view service, if it is in our view.
+    pub fn addr_of(&self, id: NodeId) -> Option<&str> {
+        let view = self.latest.view;
+        let addr = if view.primary == Some(id) {
+            &self.latest.primary_addr
+        } else if view.backup == Some(id) {
+            &self.latest.backup_addr
+        } else {
+            return None;
+        };
+        Some(addr.as_str()).filter(|a| !a.is_empty())
+    }
+
+    /// The replicated state (tests compare primary and backup).
+    pub fn state(&self) -> &KvState {
+        &self.state
+    }
+
+    /// True if this server is the primary of its view and holds the data.
+    pub fn is_serving(&self) -> bool {
+        self.is_primary() && self.has_data
+    }
+
+    fn is_primary(&self) -> bool {
+        self.me.is_some() && self.latest.view.primary == self.me
+    }
+
+    fn is_backup(&self) -> bool {
+        self.me.is_some() && self.latest.view.backup == self.me
+    }
+
+    /// The view number to ping with: a primary with a backup holds back its acknowledgement
+    /// until the backup has the state.
+    fn ping_num(&self) -> ViewNum {
+        let view = self.latest.view;
+        if self.is_primary() && view.backup.is_some() && !self.backup_synced {
+            self.acked
+        } else {
+            view.num
+        }
+    }
+
+    fn ping(&mut self, out: &mut PbOutbox) {
+        self.acked = self.ping_num();
+        out.send(
+            self.vs,
+            PbMsg::Vs(VsMsg::Ping {
+                viewnum: self.acked,
+            }),
+        );
+    }
+
+    fn on_view(&mut self, reply: ViewReply, out: &mut PbOutbox) {
+        if self.me.is_none() {
+            self.me = reply.you;
+        }
+        if reply.view.num < self.latest.view.num {
+            return;
+        }
+        let changed = reply.view.num > self.latest.view.num;
+        self.latest = reply;
+        if !changed {
+            return;
+        }
+        tracing::info!(me = ?self.me, view = %self.latest.view, "new view");
+        let view = self.latest.view;
+        self.backup_synced = false;
+        if let Some(batch) = self.in_flight.take() {
+            // Not confirmed in the old view: forward again, to the new backup, after the transfer.
+            let rest = std::mem::take(&mut self.queue);
+            self.queue = batch.ops;
+            self.queue.extend(rest);
+        }
+        if !self.is_primary() {
+            self.queue.clear();
+            return;
+        }
+        if view.num.0 == 1 {
+            // The service's first view: nothing was ever written, so empty is up to date.
+            self.has_data = true;
+        }
+        if !self.has_data {
+            tracing::error!(view = %view, "primary without data; refusing to serve");
+            return;
+        }
+        self.transfer(out);
+        self.drain(out);
+    }
+
+    fn transfer(&mut self, out: &mut PbOutbox) {
+        if let Some(backup) = self.latest.view.backup {
+            out.send(
+                backup,
+                PbMsg::Transfer {
+                    view: self.latest.view.num,
+                    state: self.state.clone(),
+                },
+            );
+        }
+    }
+
+    /// Moves queued operations on: applied at once without a backup, else one batch forwarded.
+    fn drain(&mut self, out: &mut PbOutbox) {
+        if !self.is_serving() || self.in_flight.is_some() || self.queue.is_empty() {
+            return;
+        }
+        match self.latest.view.backup {
+            None => {
+                for pending in std::mem::take(&mut self.queue) {
+                    self.apply_and_reply(&pending, out);
+                }
+            }
+            Some(_) if !self.backup_synced => {}
+            Some(_) => {
+                let take = self.queue.len().min(BATCH_OPS_MAX);
+                let ops: Vec<Pending> = self.queue.drain(..take).collect();
+                let batch = Batch {
+                    id: self.next_batch,
+                    ops,
+                };
+                self.next_batch += 1;
+                self.in_flight = Some(batch);
+                self.forward(out);
+            }
+        }
+    }
+
+    fn forward(&self, out: &mut PbOutbox) {
+        let (Some(batch), Some(backup)) = (&self.in_flight, self.latest.view.backup) else {
+            return;
+        };
+        out.send(
+            backup,
+            PbMsg::Forward {
+                view: self.latest.view.num,
+                batch: batch.id,
+                ops: batch.ops.iter().map(|p| p.op.clone()).collect(),
+            },
+        );
+    }
+
+    fn apply_and_reply(&mut self, pending: &Pending, out: &mut PbOutbox) {
+        if let Some(value) = self.state.apply(&pending.op) {
+            out.reply(pending.req, op_reply(&pending.op, Ok(value)));
+        }
+    }
+
+    fn on_op(&mut self, req: ReqId, op: OpRequest, out: &mut PbOutbox) {
+        if !self.is_primary() {
+            out.reply(req, op_reply(&op, Err(PbError::WrongServer)));
+            return;
+        }
+        if !self.has_data {
+            return;
+        }
+        if let Some(value) = self.state.cached(&op) {
+            let value = value.to_string();
+            out.reply(req, op_reply(&op, Ok(value)));
+            return;
+        }
+        if self.queue.len() >= QUEUE_OPS_MAX {
+            tracing::warn!("primary queue full; request dropped");
+            return;
+        }
+        self.queue.push(Pending { req, op });
+        self.drain(out);
+    }
+
+    /// As backup: installs the primary's state for `view`.
+    fn on_transfer(&mut self, from: NodeId, view: ViewNum, state: KvState, out: &mut PbOutbox) {
+        self.learn_view(view, out);
+        let result = if self.is_backup()
+            && self.latest.view.num == view
+            && self.latest.view.primary == Some(from)
+        {
+            self.state = state;
+            self.has_data = true;
+            self.synced_view = Some(view);
+            Ok(())
+        } else {
+            Err(BackupError::NotBackup)
+        };
+        out.respond(from, PbMsg::TransferReply { view, result });
+    }
+
+    /// As backup: applies a forwarded batch, in order.
+    fn on_forward(
+        &mut self,
+        from: NodeId,
+        view: ViewNum,
+        batch: u64,
+        ops: Vec<OpRequest>,
+        out: &mut PbOutbox,
+    ) {
+        self.learn_view(view, out);
+        let result = if !self.is_backup()
+            || self.latest.view.num != view
+            || self.latest.view.primary != Some(from)
+        {
+            Err(BackupError::NotBackup)
+        } else if self.synced_view != Some(view) {
+            Err(BackupError::NotSynced)
+        } else {
+            for op in &ops {
+                self.state.apply(op);
+            }
+            Ok(())
+        };
+        out.respond(
+            from,
+            PbMsg::ForwardReply {
+                view,
+                batch,
+                result,
+            },
+        );
+    }
+
+    /// A message from a newer view than ours: ask the view service now rather than at the
+    /// next tick, so a view change costs one round trip, not a tick.
+    fn learn_view(&mut self, view: ViewNum, out: &mut PbOutbox) {
+        if view > self.latest.view.num {
+            self.ping(out);
+        }
+    }
+
+    fn on_forward_reply(
+        &mut self,
+        view: ViewNum,
+        batch: u64,
+        result: Result<(), BackupError>,
+        out: &mut PbOutbox,
+    ) {
+        let current = self.in_flight.as_ref().is_some_and(|b| b.id == batch);
+        if view != self.latest.view.num || !current || !self.is_serving() {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                let batch = self.in_flight.take().expect("checked above");
+                for pending in &batch.ops {
+                    self.apply_and_reply(pending, out);
+                }
+                self.drain(out);
+            }
+            Err(BackupError::NotSynced) => {
+                self.backup_synced = false;
+                self.transfer(out);
+            }
+            // Our view is stale; the next ping tells us the new one.
+            Err(BackupError::NotBackup) => {}
+        }
+    }
+
+    fn on_transfer_reply(
+        &mut self,
+        view: ViewNum,
+        result: Result<(), BackupError>,
+        out: &mut PbOutbox,
+    ) {
+        if view != self.latest.view.num || !self.is_serving() || result.is_err() {
+            return;
+        }
+        if !self.backup_synced {
+            self.backup_synced = true;
+            // Acknowledge the view now that the backup holds the state.
+            self.ping(out);
+            self.forward(out);
+            self.drain(out);
+        }
+    }
+}
+
+fn op_reply(op: &OpRequest, result: Result<String, PbError>) -> PbResponse {
+    PbResponse::Op {
+        clerk: op.clerk,
+        seq: op.seq,
+        result,
+    }
+}
+
+impl Node for Replica {
+    type Msg = PbMsg;
+    type Req = PbRequest;
+    type Resp = PbResponse;
+
+    fn on_message(&mut self, from: NodeId, msg: PbMsg, out: &mut PbOutbox) {
+        match msg {
+            PbMsg::Vs(VsMsg::View(reply)) if from == self.vs => self.on_view(reply, out),
+            PbMsg::Vs(_) => {}
+            PbMsg::Forward { view, batch, ops } => self.on_forward(from, view, batch, ops, out),
+            PbMsg::ForwardReply {
+                view,
+                batch,
+                result,
+            } => self.on_forward_reply(view, batch, result, out),
+            PbMsg::Transfer { view, state } => self.on_transfer(from, view, state, out),
+            PbMsg::TransferReply { view, result } => self.on_transfer_reply(view, result, out),
+        }
+    }
+
+    fn on_request(&mut self, req: ReqId, body: PbRequest, out: &mut PbOutbox) {
+        match body {
+            PbRequest::Op(op) => self.on_op(req, op, out),
+            // Not the view service, and peer requests are unwrapped by the TCP shell.
+            PbRequest::View(_) | PbRequest::Peer { .. } => {}
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut PbOutbox) {
+        self.ping(out);
+        if !self.is_serving() {
+            return;
+        }
+        if self.latest.view.backup.is_some() && !self.backup_synced {
+            self.transfer(out);
+        } else {
+            self.forward(out);
+            self.drain(out);
+        }
+    }
+}
