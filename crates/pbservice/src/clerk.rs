@@ -69,6 +69,12 @@ impl Clerk {
         self.view_requests
     }
 
+    /// Gives up on the operation in flight (a driver's deadline passed). It may still take
+    /// effect; the next operation gets a higher number, so a late retry of this one is ignored.
+    pub fn abandon(&mut self) {
+        self.op = None;
+    }
+
     /// The view service's identity.
     pub fn view_service(&self) -> NodeId {
         self.vs

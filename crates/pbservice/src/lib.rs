@@ -33,10 +33,14 @@ mod clerk;
 mod cluster;
 mod msg;
 mod replica;
+pub mod server;
 mod state;
+pub mod tcp_clerk;
 
 pub use clerk::{Clerk, ClerkOutbox, RETRY_TICKS};
 pub use cluster::PbNode;
 pub use msg::{BackupError, Op, OpRequest, PbError, PbMsg, PbRequest, PbResponse};
 pub use replica::{BATCH_OPS_MAX, PbOutbox, QUEUE_OPS_MAX, Replica};
+pub use server::PbServer;
 pub use state::KvState;
+pub use tcp_clerk::{ClerkError, TcpClerk};

@@ -10,3 +10,4 @@ mod sim_concurrent;
 mod sim_fail_put;
 mod sim_partition;
 mod sim_repeated_crash;
+mod tcp_failover;
