@@ -88,14 +88,17 @@ impl Clerk {
         });
     }
 
-    /// Sends the operation to the cached primary, or asks for the view if there is none.
+    /// Sends the operation to the cached primary. Without one, the view is asked for: at once
+    /// if nothing is cached, else on the next retry tick (a view without a primary, asked again
+    /// at once, would be a storm of requests at the view service).
     fn send(&mut self, out: &mut ClerkOutbox) {
         let Some(op) = &self.op else { return };
-        match self.view.as_ref().and_then(|r| r.view.primary) {
-            Some(primary) => out.push(ClientEffect::Request {
+        match self.view.as_ref().map(|r| r.view.primary) {
+            Some(Some(primary)) => out.push(ClientEffect::Request {
                 to: primary,
                 req: PbRequest::Op(op.clone()),
             }),
+            Some(None) => {}
             None => self.ask_view(out),
         }
     }

@@ -196,6 +196,7 @@ async fn sender(
     let mut peers: HashMap<String, RpcClient<PbRequest, PbResponse>> = HashMap::new();
     let slots = Arc::new(Semaphore::new(OUTGOING_IN_FLIGHT_MAX));
     while let Some(out) = rx.recv().await {
+        tracing::trace!(to = %out.to, msg = ?out.msg, "outgoing");
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(to = %out.to, "too many requests in flight; message dropped");
             continue;
@@ -209,8 +210,9 @@ async fn sender(
                         viewnum,
                         addr: advertise,
                     };
-                    if let Ok(reply) = vs.call(req, PEER_CALL_TIMEOUT).await {
-                        deliver(&node, out.to, PbMsg::Vs(VsMsg::View(reply))).await;
+                    match vs.call(req, PEER_CALL_TIMEOUT).await {
+                        Ok(reply) => deliver(&node, out.to, PbMsg::Vs(VsMsg::View(reply))).await,
+                        Err(err) => tracing::debug!(%err, "ping failed"),
                     }
                     drop(permit);
                 });

@@ -62,6 +62,12 @@ impl TcpClerk {
         self.core.cached_view().map(|r| r.view)
     }
 
+    /// The address of the primary in the cached view, if any.
+    pub fn primary_addr(&self) -> Option<&str> {
+        let primary = self.core.cached_view()?.view.primary?;
+        self.core.addr_of(primary)
+    }
+
     /// Runs `op` until a primary answers, or until `deadline` passes.
     ///
     /// # Errors

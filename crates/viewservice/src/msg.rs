@@ -57,6 +57,9 @@ pub struct ViewReply {
     pub primary_addr: String,
     /// The address the backup registered with ("" in the simulator).
     pub backup_addr: String,
+    /// True once the primary acknowledged this view: until then the view service will not
+    /// move on, whatever fails (operators and tests wait for it before killing a server).
+    pub acked: bool,
 }
 
 /// Messages between servers and the view service when both are nodes of one cluster (the

@@ -176,6 +176,7 @@ impl ViewService {
             you,
             primary_addr: addr(self.view.primary),
             backup_addr: addr(self.view.backup),
+            acked: self.acked,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Smoke tests of the `dsys` binary as a user runs it.
 
+mod pb_procs;
+mod pb_usage;
+
 use std::process::Command;
 
 fn dsys() -> Command {
