@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error (clap's own).
 
+mod bench_cli;
 mod mapreduce_cli;
 mod paxos_demo;
 mod pb_cli;
@@ -34,6 +35,8 @@ enum Command {
     /// The primary/backup key/value store: servers and a client (SPEC §4).
     #[command(subcommand)]
     Pb(pb_cli::PbCommand),
+    /// Throughput and latency of a key/value service under load, with a Redis baseline.
+    Bench(bench_cli::BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Mr(command) => mapreduce_cli::run_mr(command),
         Command::Viewservice(args) => pb_cli::run_viewservice(args),
         Command::Pb(command) => pb_cli::run_pb(command),
+        Command::Bench(args) => bench_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

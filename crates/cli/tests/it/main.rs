@@ -1,5 +1,6 @@
 //! Smoke tests of the `dsys` binary as a user runs it.
 
+mod pb_bench;
 mod pb_procs;
 mod pb_usage;
 
