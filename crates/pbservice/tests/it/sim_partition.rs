@@ -23,7 +23,20 @@ fn setup(pb: &mut Pb) -> Result<(rpc::ClientId, rpc::ClientId), String> {
     pb.sim.cut_client(raw, S1);
     pb.sim.invoke(raw, get("a"));
     pb.wait_view(10 * 3, "s2 primary", |v| v.primary == Some(NodeId(2)))?;
-    Ok((ck, raw))
+    // The new primary must know it is primary before the test writes through it: otherwise
+    // the write could still go through s1 (forwarded to s2 while s2 thinks it is backup), and
+    // s1 would legitimately hold the new value.
+    let deadline = pb.sim.now_us() + 10 * INTERVAL_US;
+    pb.sim
+        .run_until(deadline, |s| {
+            s.node(NodeId(2))
+                .and_then(|n| n.server())
+                .is_some_and(|r| r.is_serving())
+        })
+        .map_err(|e| format!("s2 serving: {e}"))?;
+    // A fresh clerk asks the view service, so its writes go to s2, never through s1.
+    let fresh = pb.clerk();
+    Ok((fresh, raw))
 }
 
 /// Lets the held-back Get reach s1 and checks it never returns "1" within `wait_us`.
