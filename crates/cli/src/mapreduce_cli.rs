@@ -77,6 +77,10 @@ pub struct WorkerArgs {
     /// Where to serve map outputs to other workers (must be reachable by them).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Pause before each task, in milliseconds (demos and failure tests: a job long enough to
+    /// kill a worker in the middle).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    task_delay_ms: u64,
 }
 
 /// Reduce partitions of `dsys wc`. Why 4: enough to keep two cores busy in the reduce phase,
@@ -223,6 +227,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         fetch_listener,
         jobs: job_by_name,
         scratch: std::env::temp_dir(),
+        task_delay: Duration::from_millis(args.task_delay_ms),
     };
     let report = run_worker(options).await?;
     eprintln!("worker done: {} tasks", report.tasks);

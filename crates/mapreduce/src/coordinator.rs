@@ -31,6 +31,11 @@ use rpc::wire::Never;
 use rpc::{Node, NodeId, NodeOutbox, ReqId};
 use std::collections::BTreeMap;
 
+/// Failures of one task (reported by workers, not timeouts) after which the whole job fails.
+/// Why 3: a deterministic task failing on three workers will fail everywhere (an input that
+/// became unreadable); retrying it forever would hang the job.
+pub const TASK_FAILURES_MAX: u32 = 3;
+
 /// Timeouts and limits, in ticks.
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {
@@ -93,6 +98,10 @@ pub struct Coordinator {
     workers: BTreeMap<WorkerId, WorkerState>,
     /// Workers declared dead (their fetch addresses still name their map outputs).
     dead: BTreeMap<WorkerId, WorkerState>,
+    /// Reported failures per (reduce?, task).
+    failures: BTreeMap<(bool, TaskId), u32>,
+    /// Why the job failed, once some task failed [`TASK_FAILURES_MAX`] times.
+    failed: Option<String>,
     /// Workers answered `Exit`.
     exited: std::collections::BTreeSet<WorkerId>,
     next_worker: u64,
@@ -138,6 +147,8 @@ impl Coordinator {
             workers: BTreeMap::new(),
             dead: BTreeMap::new(),
             exited: std::collections::BTreeSet::new(),
+            failures: BTreeMap::new(),
+            failed: None,
             next_worker: 1,
             now: 0,
             progress,
@@ -153,6 +164,11 @@ impl Coordinator {
     /// The reduce outputs, one per partition, once [`Coordinator::is_done`].
     pub fn outputs(&self) -> Option<Vec<Bytes>> {
         self.outputs.iter().cloned().collect()
+    }
+
+    /// Why the job failed, if it did (a task failed [`TASK_FAILURES_MAX`] times).
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// Live workers that were told to exit.
@@ -203,7 +219,7 @@ impl Coordinator {
             Request::AskTask { worker } => {
                 if self.seen(worker).is_none() {
                     Response::UnknownWorker
-                } else if self.is_done() {
+                } else if self.is_done() || self.failed.is_some() {
                     self.exited.insert(worker);
                     Response::Exit
                 } else {
@@ -228,6 +244,16 @@ impl Coordinator {
                 // A reduce output is self-contained: accept it even from a worker declared dead.
                 let _ = self.seen(worker);
                 self.reduce_done(worker, task, output);
+                Response::Ack
+            }
+            Request::TaskFailed {
+                worker,
+                task,
+                reduce,
+                why,
+            } => {
+                let _ = self.seen(worker);
+                self.task_failed(worker, task, reduce, why);
                 Response::Ack
             }
             Request::FetchFailed {
@@ -351,6 +377,28 @@ impl Coordinator {
                 *map = TaskState::Idle;
                 self.progress.maps_reexecuted += 1;
             }
+        }
+    }
+
+    fn task_failed(&mut self, worker: WorkerId, task: TaskId, reduce: bool, why: String) {
+        let tasks = if reduce {
+            &mut self.reduces
+        } else {
+            &mut self.maps
+        };
+        let Some(state) = tasks.get_mut(task.0 as usize) else {
+            return;
+        };
+        drop_attempt(state, worker);
+        let count = self.failures.entry((reduce, task)).or_insert(0);
+        *count += 1;
+        tracing::warn!(%worker, task = task.0, reduce, %why, "task failed");
+        if *count >= TASK_FAILURES_MAX && self.failed.is_none() {
+            let phase = if reduce { "reduce" } else { "map" };
+            self.failed = Some(format!(
+                "{phase} task {} failed {count} times: {why}",
+                task.0
+            ));
         }
     }
 

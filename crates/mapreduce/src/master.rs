@@ -117,10 +117,14 @@ pub async fn run_master(
     let stopped = |_| MrError::Protocol("the master core stopped".into());
     let mut last = None;
     let result = loop {
-        let (progress, outputs) = node
-            .call(|c, _| (c.progress(), c.outputs()))
+        let (progress, outputs, failed) = node
+            .call(|c, _| (c.progress(), c.outputs(), c.failed().map(str::to_string)))
             .await
             .map_err(stopped)?;
+        if let Some(why) = failed {
+            node.shutdown().await;
+            return Err(MrError::Protocol(format!("job failed: {why}")));
+        }
         if last != Some(progress) {
             on_progress(&progress);
             last = Some(progress);
@@ -180,6 +184,7 @@ pub fn run_local(
                 fetch_listener,
                 jobs,
                 scratch: std::env::temp_dir(),
+                task_delay: Duration::ZERO,
             };
             tasks.push(tokio::spawn(run_worker(worker)));
         }

@@ -10,6 +10,7 @@
 //!   MapDone{worker,task}  ---->  Ack            (the output stays on the worker)
 //!   ReduceDone{.., output}---->  Ack            (the output travels to the master)
 //!   FetchFailed{..}       ---->  Ack            (a map output could not be fetched)
+//!   TaskFailed{..}        ---->  Ack            (the task itself failed: bad input)
 //! ```
 //!
 //! Every request is idempotent, so a worker retries any of them freely. `UnknownWorker` tells a
@@ -80,6 +81,18 @@ pub enum Request {
         map_task: TaskId,
         /// The worker that was supposed to hold it.
         holder: WorkerId,
+    },
+    /// A task failed for a reason of its own (its input cannot be read): the master re-issues
+    /// it, and fails the job after [`crate::coordinator::TASK_FAILURES_MAX`] such reports.
+    TaskFailed {
+        /// Who ran it.
+        worker: WorkerId,
+        /// Which task.
+        task: TaskId,
+        /// True for a reduce task, false for a map task.
+        reduce: bool,
+        /// Why, for the user.
+        why: String,
     },
 }
 

@@ -47,7 +47,12 @@ pub fn plan_splits(inputs: &[PathBuf], split_bytes: u64) -> Result<Vec<SplitRef>
             source,
         };
         let mut file = File::open(path).map_err(input_err)?;
-        let size = file.metadata().map_err(input_err)?.len();
+        let meta = file.metadata().map_err(input_err)?;
+        if !meta.is_file() {
+            let why = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(input_err(why));
+        }
+        let size = meta.len();
         let file_index =
             u32::try_from(index).map_err(|_| MrError::Protocol("too many inputs".into()))?;
         let mut start = 0;

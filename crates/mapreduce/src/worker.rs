@@ -47,6 +47,9 @@ pub struct WorkerOptions {
     pub jobs: JobRegistry,
     /// Directory for map outputs (a fresh directory inside it is created and removed).
     pub scratch: PathBuf,
+    /// A pause before each task: makes a job last long enough to kill a worker mid-job in
+    /// demos and tests. Zero in normal use.
+    pub task_delay: Duration,
 }
 
 /// What a worker did.
@@ -73,6 +76,7 @@ struct Worker {
     master_addr: SocketAddr,
     fetch_addr: String,
     jobs: JobRegistry,
+    task_delay: Duration,
     store: Store,
     scratch: Scratch,
     peers: HashMap<String, RpcClient<BlobRequest, BlobResponse>>,
@@ -117,6 +121,7 @@ pub async fn run_worker(options: WorkerOptions) -> Result<WorkerReport, MrError>
         master_addr: options.master,
         fetch_addr: fetch_addr.to_string(),
         jobs: options.jobs,
+        task_delay: options.task_delay,
         store,
         scratch,
         peers: HashMap::new(),
@@ -202,6 +207,11 @@ impl Worker {
                 }
             })
         };
+        tokio::time::sleep(self.task_delay).await;
+        let (task, reduce) = match &assignment {
+            Assignment::Map { task, .. } => (*task, false),
+            Assignment::Reduce { task, .. } => (*task, true),
+        };
         let report = match assignment {
             Assignment::Map {
                 task,
@@ -222,7 +232,15 @@ impl Worker {
             }
             Err(err) => {
                 tracing::warn!(%err, "task failed");
-                Ok(())
+                let why = err.to_string();
+                self.call(Request::TaskFailed {
+                    worker: me,
+                    task,
+                    reduce,
+                    why,
+                })
+                .await
+                .map(|_| ())
             }
         }
     }
