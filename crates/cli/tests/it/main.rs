@@ -51,3 +51,6 @@ fn bad_arguments_are_usage_errors() {
         );
     }
 }
+
+mod mr_procs;
+mod mr_wc;
