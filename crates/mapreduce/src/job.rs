@@ -22,6 +22,15 @@ pub trait Job: Send + Sync {
     /// into `out` (which starts empty).
     fn reduce(&self, key: &[u8], values: &mut dyn Iterator<Item = &[u8]>, out: &mut Vec<u8>);
 
+    /// For counting jobs (word count): calls `emit` once per occurrence of a key and returns
+    /// true, meaning "map emits (key, 1) and combining is addition". Values are then counts, 8
+    /// bytes little-endian, and a map task counts in a plain table with no per-value work. The
+    /// default returns false and [`Job::map`] is used.
+    fn map_keys<'a>(&self, doc: &str, split: &'a [u8], emit: &mut dyn FnMut(&'a [u8])) -> bool {
+        let _ = (doc, split, emit);
+        false
+    }
+
     /// True if [`Job::combine`] folds values, which lets a map task keep one value per key.
     fn has_combiner(&self) -> bool {
         false

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fx;
 pub mod job;
 pub mod jobs;
+pub mod local;
 pub mod master;
 pub mod output;
 pub mod partition;

@@ -16,7 +16,12 @@ use std::io::{self, Write};
 pub fn run_map(job: &dyn Job, doc: &str, split: &[u8], reduces: u32) -> Vec<Vec<u8>> {
     assert!(reduces > 0, "at least one reduce partition");
     let mut parts: Vec<Vec<(&[u8], Vec<u8>)>> = (0..reduces).map(|_| Vec::new()).collect();
-    if job.has_combiner() {
+    let mut counts: FxHashMap<&[u8], u64> = FxHashMap::default();
+    if job.map_keys(doc, split, &mut |key| *counts.entry(key).or_insert(0) += 1) {
+        for (key, n) in counts {
+            parts[partition_of(key, reduces) as usize].push((key, n.to_le_bytes().to_vec()));
+        }
+    } else if job.has_combiner() {
         let mut table: FxHashMap<&[u8], Vec<u8>> = FxHashMap::default();
         job.map(doc, split, &mut |key, value| match table.get_mut(key) {
             Some(acc) => job.combine(acc, value),

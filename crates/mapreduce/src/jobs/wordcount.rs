@@ -23,6 +23,11 @@ impl Job for WordCount {
         for_each_word(split, |word| emit(word, &ONE));
     }
 
+    fn map_keys<'a>(&self, _doc: &str, split: &'a [u8], emit: &mut dyn FnMut(&'a [u8])) -> bool {
+        for_each_word(split, emit);
+        true
+    }
+
     fn reduce(&self, _key: &[u8], values: &mut dyn Iterator<Item = &[u8]>, out: &mut Vec<u8>) {
         let total: u64 = values.map(count).sum();
         out.extend_from_slice(total.to_string().as_bytes());
