@@ -6,6 +6,7 @@ mod common;
 
 mod sim_at_most_once;
 mod sim_basic_fail;
+mod sim_chaos;
 mod sim_concurrent;
 mod sim_fail_put;
 mod sim_partition;
