@@ -105,11 +105,12 @@ pub fn set_mode(sim: &mut Sim<TestNode>, ck: NodeId, mode: Mode) {
     });
 }
 
-/// Makes `ck` ping the latest view it knows once, now (the handout's single `Ping(viewnum)`).
-pub fn ping_once(sim: &mut Sim<TestNode>, ck: NodeId) {
+/// Makes `ck` send `Ping(viewnum)` once, now (the handout's single `ck.Ping(vx.Viewnum)`, with
+/// the number the test read from the view service, not what `ck` happens to have heard).
+pub fn ping_once(sim: &mut Sim<TestNode>, ck: NodeId, viewnum: ViewNum) {
     sim.call(ck, |node, out| {
         if let TestNode::Pinger(p) = node {
-            p.ping(p.latest.num, out);
+            p.ping(viewnum, out);
         }
     });
 }

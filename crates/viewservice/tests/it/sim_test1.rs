@@ -73,7 +73,7 @@ fn step(sim: &mut Sim<TestNode>, sub: Sub) -> Result<(), String> {
             // ck1 acknowledges the current view once, then falls silent.
             set_mode(sim, CK2, Mode::Current);
             sim.run_for(INTERVAL_US).map_err(|e| e.to_string())?;
-            ping_once(sim, CK1);
+            ping_once(sim, CK1, view(sim).num);
             set_mode(sim, CK1, Mode::Silent);
             let before = view(sim);
             let v = wait_view(sim, polls, "takeover", |v| v.primary == Some(CK2))?;
@@ -89,7 +89,7 @@ fn step(sim: &mut Sim<TestNode>, sub: Sub) -> Result<(), String> {
             // promotion of ck1 and the addition of ck3 must be one view change.
             set_mode(sim, CK1, Mode::Current);
             sim.run_for(INTERVAL_US).map_err(|e| e.to_string())?;
-            ping_once(sim, CK2);
+            ping_once(sim, CK2, view(sim).num);
             set_mode(sim, CK2, Mode::Silent);
             set_mode(sim, CK3, ZERO);
             let before = view(sim);
@@ -97,7 +97,7 @@ fn step(sim: &mut Sim<TestNode>, sub: Sub) -> Result<(), String> {
             check(v, Some(CK1), Some(CK3), ViewNum(before.num.0 + 1))
         }
         Sub::RestartedPrimaryTreatedAsDead => {
-            ping_once(sim, CK1);
+            ping_once(sim, CK1, view(sim).num);
             sim.run_for(INTERVAL_US).map_err(|e| e.to_string())?;
             set_mode(sim, CK1, ZERO);
             set_mode(sim, CK3, Mode::Current);
