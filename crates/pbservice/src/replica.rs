@@ -413,3 +413,153 @@ impl Node for Replica {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::Op;
+    use rpc::Effect;
+
+    const VS: NodeId = NodeId(0);
+    const S1: NodeId = NodeId(1);
+    const S2: NodeId = NodeId(2);
+
+    fn view(num: u64, primary: Option<NodeId>, backup: Option<NodeId>) -> PbMsg {
+        PbMsg::Vs(VsMsg::View(ViewReply {
+            view: View {
+                num: ViewNum(num),
+                primary,
+                backup,
+            },
+            ..ViewReply::default()
+        }))
+    }
+
+    fn put(seq: u64) -> PbRequest {
+        PbRequest::Op(OpRequest {
+            clerk: 9,
+            seq,
+            op: Op::Put {
+                key: "k".into(),
+                value: format!("v{seq}"),
+            },
+        })
+    }
+
+    fn effects(out: &mut PbOutbox) -> Vec<Effect<PbMsg, PbResponse>> {
+        out.drain().collect()
+    }
+
+    fn pinged(effects: &[Effect<PbMsg, PbResponse>]) -> Option<ViewNum> {
+        effects.iter().find_map(|e| match e {
+            Effect::Send {
+                msg: PbMsg::Vs(VsMsg::Ping { viewnum }),
+                ..
+            } => Some(*viewnum),
+            _ => None,
+        })
+    }
+
+    /// A primary with a new backup keeps acknowledging the previous view until the backup
+    /// confirmed the transfer, and forwards nothing before that.
+    #[test]
+    fn primary_acknowledges_only_after_transfer() {
+        let mut s1 = Replica::new(Some(S1), VS);
+        let mut out = PbOutbox::new();
+        s1.on_message(VS, view(1, Some(S1), None), &mut out);
+        s1.on_tick(&mut out);
+        assert_eq!(pinged(&effects(&mut out)), Some(ViewNum(1)));
+        s1.on_message(VS, view(2, Some(S1), Some(S2)), &mut out);
+        s1.on_request(ReqId(1), put(1), &mut out);
+        let sent = effects(&mut out);
+        assert!(sent.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                msg: PbMsg::Transfer { .. },
+                ..
+            }
+        )));
+        assert!(!sent.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                msg: PbMsg::Forward { .. },
+                ..
+            }
+        )));
+        s1.on_tick(&mut out);
+        assert_eq!(pinged(&effects(&mut out)), Some(ViewNum(1)), "not yet");
+        let ok = PbMsg::TransferReply {
+            view: ViewNum(2),
+            result: Ok(()),
+        };
+        s1.on_message(S2, ok, &mut out);
+        let sent = effects(&mut out);
+        assert_eq!(pinged(&sent), Some(ViewNum(2)));
+        assert!(sent.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                msg: PbMsg::Forward { .. },
+                ..
+            }
+        )));
+    }
+
+    /// A backup refuses a forward stamped with a view other than its own (a partitioned old
+    /// primary), and one for its view before it received the state.
+    #[test]
+    fn backup_refuses_stale_or_unsynced_forwards() {
+        let mut s2 = Replica::new(Some(S2), VS);
+        let mut out = PbOutbox::new();
+        s2.on_message(VS, view(3, Some(S1), Some(S2)), &mut out);
+        let forward = |v| PbMsg::Forward {
+            view: ViewNum(v),
+            batch: 1,
+            ops: vec![],
+        };
+        let result = |out: &mut PbOutbox| {
+            effects(out).into_iter().find_map(|e| match e {
+                Effect::Respond {
+                    msg: PbMsg::ForwardReply { result, .. },
+                    ..
+                } => Some(result),
+                _ => None,
+            })
+        };
+        s2.on_message(S1, forward(2), &mut out);
+        assert_eq!(result(&mut out), Some(Err(BackupError::NotBackup)));
+        s2.on_message(S1, forward(3), &mut out);
+        assert_eq!(result(&mut out), Some(Err(BackupError::NotSynced)));
+        let transfer = PbMsg::Transfer {
+            view: ViewNum(3),
+            state: KvState::default(),
+        };
+        s2.on_message(S1, transfer, &mut out);
+        effects(&mut out);
+        s2.on_message(S1, forward(3), &mut out);
+        assert_eq!(result(&mut out), Some(Ok(())));
+    }
+
+    /// A restarted server that finds itself primary of a later view (its data is gone) does
+    /// not answer clerks; the first primary of the service (view 1) does.
+    #[test]
+    fn empty_server_never_serves() {
+        let mut s1 = Replica::new(Some(S1), VS);
+        let mut out = PbOutbox::new();
+        s1.on_message(VS, view(4, Some(S1), None), &mut out);
+        s1.on_request(ReqId(1), put(1), &mut out);
+        assert!(!s1.is_serving());
+        assert!(
+            !effects(&mut out)
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { .. }))
+        );
+        let mut fresh = Replica::new(Some(S1), VS);
+        fresh.on_message(VS, view(1, Some(S1), None), &mut out);
+        fresh.on_request(ReqId(2), put(1), &mut out);
+        assert!(
+            effects(&mut out)
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { .. }))
+        );
+    }
+}
