@@ -1,5 +1,5 @@
 //! The view service as a real network server: the same [`ViewService`] core on the TCP runtime.
-//! Servers ping it and clerks ask it for the view as *clients* ([`VsRequest`]), because over TCP
+//! Servers ping it and clerks ask it for the view as *clients* ([`VsRequest`](crate::VsRequest)), because over TCP
 //! the view service cannot know their addresses in advance: a server registers the address it
 //! serves on with every ping, and the view carries those addresses.
 

@@ -35,7 +35,7 @@ struct ServerInfo {
 
 /// The view service (SPEC §3): decides the sequence of views from pings.
 ///
-/// Invariants (asserted in [`ViewService::check`]):
+/// Invariants (asserted whenever the view changes):
 /// - the view number only grows, by one per change;
 /// - primary and backup differ;
 /// - a new primary is always the old primary or the old backup;
