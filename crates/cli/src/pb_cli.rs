@@ -6,6 +6,7 @@
 //! dsys pb serve --viewservice 127.0.0.1:7000 --listen 127.0.0.1:7001
 //! dsys pb --viewservice 127.0.0.1:7000 put k v
 //! dsys pb --viewservice 127.0.0.1:7000 get k
+//! dsys pb --viewservice 127.0.0.1:7000 view
 //! ```
 //!
 //! Servers print `listening on ADDR` once bound (so `--listen 127.0.0.1:0` is usable by
@@ -20,7 +21,7 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use viewservice::ViewServer;
+use viewservice::{ViewReply, ViewServer, VsRequest};
 
 /// The largest key or value the client accepts: far below the frame limit, far above use.
 const ARG_BYTES_MAX: usize = 1 << 20;
@@ -64,6 +65,8 @@ enum PbAction {
         #[arg(long, value_parser = parse_addr)]
         advertise: Option<SocketAddr>,
     },
+    /// Print the view service's current view (who is primary and backup, and where).
+    View,
     /// Print the value of KEY ("" if absent).
     Get {
         /// The key.
@@ -178,6 +181,7 @@ pub fn run_pb(command: PbCommand) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(args.timeout);
     let op = match args.action {
         PbAction::Serve { listen, advertise } => return serve(viewservice, listen, advertise),
+        PbAction::View => return print_view(viewservice, timeout),
         PbAction::Get { key } => Op::Get { key },
         PbAction::Put { key, value } => Op::Put { key, value },
         PbAction::Append { key, value } => Op::Append { key, value },
@@ -190,6 +194,30 @@ pub fn run_pb(command: PbCommand) -> anyhow::Result<()> {
     if is_get {
         println!("{value}");
     }
+    Ok(())
+}
+
+fn print_view(viewservice: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let reply = runtime()?.block_on(async {
+        let client: rpc::RpcClient<VsRequest, ViewReply> = rpc::RpcClient::new(viewservice);
+        client.call(VsRequest::Get, timeout).await
+    });
+    let reply = reply.with_context(|| format!("asking the view service at {viewservice}"))?;
+    let server = |id: Option<rpc::NodeId>, addr: &str| match id {
+        Some(id) => format!("{id} ({addr})"),
+        None => "none".to_string(),
+    };
+    println!(
+        "view {}: primary {}, backup {}{}",
+        reply.view.num.0,
+        server(reply.view.primary, &reply.primary_addr),
+        server(reply.view.backup, &reply.backup_addr),
+        if reply.acked || reply.view.num.0 == 0 {
+            ""
+        } else {
+            " (not yet acknowledged)"
+        }
+    );
     Ok(())
 }
 

@@ -56,3 +56,25 @@ fn pb_client_without_primary_times_out_clearly() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no primary answered within 1s"), "{stderr}");
 }
+
+/// `dsys pb view` with no view service: exit 1, naming the address it tried.
+#[test]
+fn pb_view_without_view_service_fails_clearly() {
+    let output = dsys()
+        .args([
+            "pb",
+            "--viewservice",
+            "127.0.0.1:1",
+            "--timeout",
+            "1",
+            "view",
+        ])
+        .output()
+        .expect("run dsys");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("asking the view service at 127.0.0.1:1"),
+        "{stderr}"
+    );
+}
