@@ -12,3 +12,4 @@ mod sim_fail_put;
 mod sim_partition;
 mod sim_repeated_crash;
 mod tcp_failover;
+mod tcp_partition;
