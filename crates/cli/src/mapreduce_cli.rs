@@ -61,8 +61,8 @@ pub struct MasterArgs {
     /// Number of reduce tasks.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     reduces: u32,
-    /// Split size in MiB (default: about four splits per expected worker, at most 8 MiB).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=8))]
+    /// Split size in MiB (default: about four splits per expected worker, at most 32 MiB).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=32))]
     split_mib: Option<u64>,
     /// No progress bar.
     #[arg(short, long)]

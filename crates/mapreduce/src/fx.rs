@@ -48,7 +48,11 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // A multiply leaves the low bits depending only on the low bits of the input, and the
+        // table picks buckets by the low bits: words sharing a tail then share buckets (found by
+        // the 1 GiB benchmark: 80 % of the time in probing and memcmp). Fold the high bits down.
+        let h = self.hash;
+        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
     }
 }
 

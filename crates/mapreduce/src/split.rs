@@ -22,11 +22,12 @@ pub struct SplitRef {
 /// non-letter (binary data, or text without newlines). Why 1 MiB: far longer than any text line.
 const NEWLINE_SCAN_BYTES: usize = 1 << 20;
 
-/// The smallest and largest split. Why: below 256 KiB per-task overhead dominates; above 8 MiB a
-/// split no longer fits comfortably in one frame ([`rpc::MAX_FRAME_BYTES`] is 16 MiB).
+/// The smallest and largest split. Why: below 256 KiB per-task overhead dominates; above 32 MiB
+/// a failed task costs too much to redo (a split travels in chunks of at most 8 MiB, so frames
+/// stay well under [`rpc::MAX_FRAME_BYTES`]).
 pub const SPLIT_BYTES_MIN: u64 = 256 << 10;
 /// See [`SPLIT_BYTES_MIN`].
-pub const SPLIT_BYTES_MAX: u64 = 8 << 20;
+pub const SPLIT_BYTES_MAX: u64 = 32 << 20;
 
 /// A split size giving about four tasks per worker (so a slow or failed worker costs little),
 /// within [`SPLIT_BYTES_MIN`]..=[`SPLIT_BYTES_MAX`].

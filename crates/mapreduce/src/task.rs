@@ -16,11 +16,26 @@ use std::io::{self, Write};
 pub fn run_map(job: &dyn Job, doc: &str, split: &[u8], reduces: u32) -> Vec<Vec<u8>> {
     assert!(reduces > 0, "at least one reduce partition");
     let mut parts: Vec<Vec<(&[u8], Vec<u8>)>> = (0..reduces).map(|_| Vec::new()).collect();
-    let mut counts: FxHashMap<&[u8], u64> = FxHashMap::default();
+    // Sized for a typical vocabulary, so the table rarely grows while counting.
+    let mut counts: FxHashMap<&[u8], u64> =
+        FxHashMap::with_capacity_and_hasher((split.len() / 256).min(1 << 16), Default::default());
     if job.map_keys(doc, split, &mut |key| *counts.entry(key).or_insert(0) += 1) {
+        let mut counted: Vec<Vec<(&[u8], u64)>> = (0..reduces).map(|_| Vec::new()).collect();
         for (key, n) in counts {
-            parts[partition_of(key, reduces) as usize].push((key, n.to_le_bytes().to_vec()));
+            counted[partition_of(key, reduces) as usize].push((key, n));
         }
+        return counted
+            .into_iter()
+            .map(|mut part| {
+                // Keys are distinct: an unstable sort is deterministic here.
+                part.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = Vec::with_capacity(part.len() * 16);
+                for (key, n) in &part {
+                    put_record(&mut out, key, &n.to_le_bytes());
+                }
+                out
+            })
+            .collect();
     } else if job.has_combiner() {
         let mut table: FxHashMap<&[u8], Vec<u8>> = FxHashMap::default();
         job.map(doc, split, &mut |key, value| match table.get_mut(key) {

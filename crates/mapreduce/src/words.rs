@@ -51,7 +51,15 @@ pub fn for_each_word<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) {
 
 /// Decodes the non-ASCII character at the front of `rest`: whether it is a letter, and its length
 /// in bytes (1 for a byte that does not start valid UTF-8).
+#[inline]
 fn decode_letter(rest: &[u8]) -> (bool, usize) {
+    // Two-byte sequences (Latin, Greek, Cyrillic, Hebrew, Arabic...) take a bitmap lookup:
+    // `char::is_alphabetic` searches Unicode tables, which costs more than the whole ASCII path.
+    if let [lead @ 0xC2..=0xDF, cont @ 0x80..=0xBF, ..] = *rest {
+        let cp = (u32::from(lead & 0x1F) << 6) | u32::from(cont & 0x3F);
+        let bits = two_byte_letters();
+        return ((bits[(cp >> 6) as usize] >> (cp & 63)) & 1 == 1, 2);
+    }
     let len = match rest[0] {
         0xC2..=0xDF => 2,
         0xE0..=0xEF => 3,
@@ -65,6 +73,20 @@ fn decode_letter(rest: &[u8]) -> (bool, usize) {
         Ok(s) => (s.chars().next().is_some_and(char::is_alphabetic), len),
         Err(_) => (false, 1),
     }
+}
+
+/// Which code points below U+0800 are letters, one bit each.
+fn two_byte_letters() -> &'static [u64; 32] {
+    static BITS: std::sync::OnceLock<[u64; 32]> = std::sync::OnceLock::new();
+    BITS.get_or_init(|| {
+        let mut bits = [0u64; 32];
+        for cp in 0x80u32..0x800 {
+            if char::from_u32(cp).is_some_and(char::is_alphabetic) {
+                bits[(cp >> 6) as usize] |= 1 << (cp & 63);
+            }
+        }
+        bits
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +120,17 @@ mod tests {
         );
         // U+2013 (en dash) and U+00A0 (no-break space) are not letters.
         assert_eq!(words("a\u{a0}b\u{2013}c"), ["a", "b", "c"]);
+    }
+
+    /// The bitmap agrees with `char::is_alphabetic` on every two-byte code point.
+    #[test]
+    fn two_byte_table_matches_std() {
+        for cp in 0x80u32..0x800 {
+            let c = char::from_u32(cp).expect("no surrogates below U+0800");
+            let mut buf = [0u8; 4];
+            let (letter, len) = decode_letter(c.encode_utf8(&mut buf).as_bytes());
+            assert_eq!((letter, len), (c.is_alphabetic(), 2), "U+{cp:04X}");
+        }
     }
 
     #[test]
