@@ -82,6 +82,9 @@ pub struct WorkerArgs {
     /// kill a worker in the middle).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     task_delay_ms: u64,
+    /// Tasks run at once (two overlap one task's transfers with another's computing).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    slots: u32,
 }
 
 /// Reduce partitions of `dsys wc`. Why 4: enough to keep two cores busy in the reduce phase,
@@ -227,6 +230,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         jobs: job_by_name,
         scratch: std::env::temp_dir(),
         task_delay: Duration::from_millis(args.task_delay_ms),
+        slots: args.slots,
     };
     let report = run_worker(options).await?;
     eprintln!("worker done: {} tasks", report.tasks);

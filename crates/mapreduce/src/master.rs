@@ -185,6 +185,7 @@ pub fn run_local(
                 jobs,
                 scratch: std::env::temp_dir(),
                 task_delay: Duration::ZERO,
+                slots: 1,
             };
             tasks.push(tokio::spawn(run_worker(worker)));
         }

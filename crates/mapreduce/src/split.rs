@@ -77,8 +77,12 @@ pub fn plan_splits(inputs: &[PathBuf], split_bytes: u64) -> Result<Vec<SplitRef>
 
 fn boundary_after(file: &mut File, target: u64, size: u64) -> std::io::Result<u64> {
     file.seek(SeekFrom::Start(target))?;
+    // Lines are short: look at 64 KiB first, and read the rest of the window only if needed.
     let mut window = vec![0u8; NEWLINE_SCAN_BYTES];
-    let n = read_full(file, &mut window)?;
+    let mut n = read_full(file, &mut window[..64 << 10])?;
+    if !window[..n].contains(&b'\n') && n == 64 << 10 {
+        n += read_full(file, &mut window[n..])?;
+    }
     let window = &window[..n];
     if let Some(i) = window.iter().position(|&b| b == b'\n') {
         return Ok(target + i as u64 + 1);

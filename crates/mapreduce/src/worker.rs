@@ -50,6 +50,9 @@ pub struct WorkerOptions {
     /// A pause before each task: makes a job last long enough to kill a worker mid-job in
     /// demos and tests. Zero in normal use.
     pub task_delay: Duration,
+    /// Tasks run at once. Two overlap one task's network transfers with another's computing;
+    /// each slot registers as a worker of its own (sharing the fetch server and the outputs).
+    pub slots: u32,
 }
 
 /// What a worker did.
@@ -78,7 +81,7 @@ struct Worker {
     jobs: JobRegistry,
     task_delay: Duration,
     store: Store,
-    scratch: Scratch,
+    scratch: Arc<Scratch>,
     peers: HashMap<String, RpcClient<BlobRequest, BlobResponse>>,
     id: Option<(WorkerId, Arc<dyn Job>, String)>,
     report: WorkerReport,
@@ -116,19 +119,31 @@ pub async fn run_worker(options: WorkerOptions) -> Result<WorkerReport, MrError>
             data_dir: None,
         },
     );
-    let mut worker = Worker {
-        master: RpcClient::new(options.master),
-        master_addr: options.master,
-        fetch_addr: fetch_addr.to_string(),
-        jobs: options.jobs,
-        task_delay: options.task_delay,
-        store,
-        scratch,
-        peers: HashMap::new(),
-        id: None,
-        report: WorkerReport::default(),
-    };
-    worker.run().await
+    let scratch = Arc::new(scratch);
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..options.slots.max(1) {
+        let mut worker = Worker {
+            master: RpcClient::new(options.master),
+            master_addr: options.master,
+            fetch_addr: fetch_addr.to_string(),
+            jobs: options.jobs,
+            task_delay: options.task_delay,
+            store: store.clone(),
+            scratch: scratch.clone(),
+            peers: HashMap::new(),
+            id: None,
+            report: WorkerReport::default(),
+        };
+        loops.spawn(async move { worker.run().await });
+    }
+    let mut total = WorkerReport::default();
+    while let Some(done) = loops.join_next().await {
+        let report = done.map_err(|e| MrError::Protocol(format!("worker loop: {e}")))??;
+        total.tasks += report.tasks;
+    }
+    // The fetch server keeps serving until every slot is done: a slot's outputs may be needed
+    // by another slot's reduce.
+    Ok(total)
 }
 
 impl Worker {
