@@ -499,3 +499,95 @@ impl Node for Coordinator {
         self.tick();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn core(maps: u32) -> Coordinator {
+        let splits = (0..maps)
+            .map(|i| SplitRef {
+                file: 0,
+                offset: u64::from(i),
+                len: 1,
+            })
+            .collect();
+        let config = CoordinatorConfig {
+            reduces: 1,
+            worker_timeout_ticks: 5,
+            task_timeout_ticks: 50,
+            backup_after_ticks: 2,
+        };
+        Coordinator::new("wc", "", vec!["doc".into()], splits, config)
+    }
+
+    fn register(c: &mut Coordinator) -> WorkerId {
+        match c.handle(Request::Register {
+            fetch_addr: String::new(),
+        }) {
+            Response::Registered { worker, .. } => worker,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A task failing on its own three times fails the job with the reason; workers are told
+    /// to exit rather than retry forever.
+    #[test]
+    fn repeated_task_failure_fails_the_job() {
+        let mut c = core(1);
+        let w = register(&mut c);
+        for i in 0..TASK_FAILURES_MAX {
+            assert!(
+                matches!(c.handle(Request::AskTask { worker: w }), Response::Task(_)),
+                "attempt {i}"
+            );
+            c.handle(Request::TaskFailed {
+                worker: w,
+                task: TaskId(0),
+                reduce: false,
+                why: "unreadable".into(),
+            });
+        }
+        assert!(c.failed().unwrap().contains("unreadable"));
+        assert_eq!(c.handle(Request::AskTask { worker: w }), Response::Exit);
+    }
+
+    /// A silent worker is declared dead and its running task goes to another worker; it must
+    /// register again to be heard.
+    #[test]
+    fn silent_worker_loses_its_task() {
+        let mut c = core(1);
+        let (a, b) = (register(&mut c), register(&mut c));
+        assert!(matches!(
+            c.handle(Request::AskTask { worker: a }),
+            Response::Task(_)
+        ));
+        for _ in 0..3 {
+            c.tick();
+            c.handle(Request::Heartbeat { worker: b });
+        }
+        // Backup after 2 ticks: b gets a second attempt while a is still alive.
+        assert!(matches!(
+            c.handle(Request::AskTask { worker: b }),
+            Response::Task(_)
+        ));
+        for _ in 0..6 {
+            c.tick();
+            c.handle(Request::Heartbeat { worker: b });
+        }
+        assert_eq!(
+            c.handle(Request::AskTask { worker: a }),
+            Response::UnknownWorker
+        );
+        assert_eq!(c.progress().workers_lost, 1);
+        c.handle(Request::MapDone {
+            worker: b,
+            task: TaskId(0),
+        });
+        assert!(matches!(
+            c.handle(Request::AskTask { worker: b }),
+            Response::Task(Assignment::Reduce { .. })
+        ));
+    }
+}

@@ -6,4 +6,5 @@ mod sim_basic;
 mod sim_lost_output;
 mod sim_straggler;
 mod sim_worker;
+mod tcp_jobs;
 mod wc_correct;
