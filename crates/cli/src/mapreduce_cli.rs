@@ -282,7 +282,7 @@ impl ProgressLine {
             format!("[{}{}]", "#".repeat(full), ".".repeat(width - full))
         };
         eprint!(
-            "\rmap {} {}/{}  reduce {} {}/{}  workers {}  {:.1} MB/s   ",
+            "\rmap {} {}/{}  reduce {} {}/{}  worker slots {}  {:.1} MB/s   ",
             bar(p.maps_done, p.maps),
             p.maps_done,
             p.maps,

@@ -48,7 +48,7 @@ def peak_kb(stderr_text, label):
     return -1
 
 
-def big(mb=1024, rounds=3):
+def big(mb=1024, rounds=5):
     tmp = tempfile.mkdtemp(prefix="dsys-bench-")
     try:
         corpus = os.path.join(tmp, "corpus.txt")

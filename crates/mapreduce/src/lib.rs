@@ -11,6 +11,8 @@
 //! - [`master`] + [`worker`] over TCP: the master's scheduling is the sans-IO [`Coordinator`]
 //!   driven by `rpc::spawn_node`; workers join at any time, keep their map outputs on their own
 //!   disk and serve them to reducers; no shared filesystem is assumed;
+//! - [`local`]: the same [`Coordinator`] under worker threads, map outputs in memory (the
+//!   default of `dsys wc`: for a few MB, sockets and scratch files cost more than the work);
 //! - the simulator (tests): the same [`Coordinator`] with simulated workers under seeded faults.
 //!
 //! Invariants: tasks are deterministic and idempotent, so re-execution and backup attempts are

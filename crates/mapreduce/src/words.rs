@@ -2,32 +2,25 @@
 //! case-sensitive. ASCII bytes take a table lookup; only non-ASCII bytes are decoded as UTF-8.
 //! Bytes that are not valid UTF-8 (a binary file) are non-letters, so any input is accepted.
 
-/// Byte classes: 0 an ASCII non-letter, 1 an ASCII letter, 2 a non-ASCII byte (decode it).
-static CLASS: [u8; 256] = {
-    let mut table = [2u8; 256];
-    let mut b = 0;
-    while b < 128 {
-        table[b] = (b as u8).is_ascii_alphabetic() as u8;
-        b += 1;
-    }
-    table
-};
-
 /// Calls `f` with every word of `text`, in order, as a sub-slice of `text`.
 #[inline]
 pub fn for_each_word<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) {
     let n = text.len();
     let mut i = 0;
     loop {
-        // Skip to the first letter.
+        // Skip to the first letter. `is_ascii_alphabetic` is two compares, no table load.
         while i < n {
-            match CLASS[text[i] as usize] {
-                0 => i += 1,
-                1 => break,
-                _ => match decode_letter(&text[i..]) {
-                    (true, _) => break,
-                    (false, len) => i += len,
-                },
+            let byte = text[i];
+            if byte.is_ascii_alphabetic() {
+                break;
+            }
+            if byte < 0x80 {
+                i += 1;
+                continue;
+            }
+            match decode_letter(&text[i..]) {
+                (true, _) => break,
+                (false, len) => i += len,
             }
         }
         if i >= n {
@@ -36,13 +29,17 @@ pub fn for_each_word<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) {
         let start = i;
         // Take letters.
         while i < n {
-            match CLASS[text[i] as usize] {
-                1 => i += 1,
-                0 => break,
-                _ => match decode_letter(&text[i..]) {
-                    (true, len) => i += len,
-                    (false, _) => break,
-                },
+            let byte = text[i];
+            if byte.is_ascii_alphabetic() {
+                i += 1;
+                continue;
+            }
+            if byte < 0x80 {
+                break;
+            }
+            match decode_letter(&text[i..]) {
+                (true, len) => i += len,
+                (false, _) => break,
             }
         }
         f(&text[start..i]);
