@@ -67,3 +67,20 @@ fn many_failures_new_workers_keep_coming() {
         Err("not done after 60 s".into())
     });
 }
+
+/// TestBasic over the unreliable network of SPEC §1.2 (10 % of requests lost, 18 % executed
+/// with the reply lost): every request is idempotent and retried, so lost replies (an orphaned
+/// assignment, an unacknowledged MapDone) only cost time; the output is still correct.
+#[test]
+fn basic_over_an_unreliable_network() {
+    sim::for_each_seed!(20, |seed| {
+        let (mut sim, world) = crate::sim_worker::numbers_sim(seed);
+        sim.set_unreliable(true);
+        add_worker(&mut sim, &world, Behaviour::healthy(2));
+        add_worker(&mut sim, &world, Behaviour::healthy(2));
+        add_worker(&mut sim, &world, Behaviour::healthy(2));
+        sim.run_until(120 * SECOND_US, done)
+            .map_err(|e| e.to_string())?;
+        check_output(&sim)
+    });
+}
