@@ -2,16 +2,13 @@
 //! cluster, so that the simulator (one node type per run) drives them together. Node 0 is the
 //! view service; nodes 1.. are servers.
 //!
-//! SPEC §1.2: the view service has no unreliable mode; only the servers do. The simulator's
-//! unreliable mode is global and draws on every peer `Send`, so this adapter sends the
-//! servers' pings as `Respond`s, which the draw spares (and so are the view service's answers
-//! to them). Loss, partitions and crashes still apply to pings; only the SPEC's unreliable
-//! draw does not. The `Replica` core itself is unchanged: it sends its pings as requests.
+//! SPEC §1.2: the view service has no unreliable mode; only the servers do. A simulation says
+//! so with `Sim::set_unreliable_at(VIEW_SERVICE_ID, false)` (the test harness does).
 
 use crate::msg::{PbMsg, PbRequest, PbResponse};
-use crate::replica::{PbOutbox, Replica};
-use rpc::{Effect, Node, NodeId, NodeOutbox, Outbox, ReqId};
-use viewservice::{VIEW_SERVICE_ID, ViewService, VsMsg};
+use crate::replica::Replica;
+use rpc::{Node, NodeId, NodeOutbox, Outbox, ReqId};
+use viewservice::{VIEW_SERVICE_ID, ViewService};
 
 /// A node of a simulated primary/backup service.
 #[derive(Debug)]
@@ -52,24 +49,6 @@ impl PbNode {
     }
 }
 
-/// Carries out a server's effects, turning its pings into answers (see the module docs).
-fn spare_pings(inner: &mut PbOutbox, out: &mut PbOutbox) {
-    for effect in inner.drain() {
-        match effect {
-            Effect::Send {
-                to,
-                msg: msg @ PbMsg::Vs(VsMsg::Ping { .. }),
-            } if to == VIEW_SERVICE_ID => out.respond(to, msg),
-            Effect::Send { to, msg } => out.send(to, msg),
-            Effect::Respond { to, msg } => out.respond(to, msg),
-            Effect::Reply { req, resp } => out.reply(req, resp),
-            Effect::Write { file, bytes } => out.write(file, bytes),
-            Effect::Remove { file } => out.remove(file),
-            Effect::Sync => out.sync(),
-        }
-    }
-}
-
 impl Node for PbNode {
     type Msg = PbMsg;
     type Req = PbRequest;
@@ -78,9 +57,7 @@ impl Node for PbNode {
     fn on_message(&mut self, from: NodeId, msg: PbMsg, out: &mut NodeOutbox<Self>) {
         match self {
             PbNode::Server(r) => {
-                let mut inner = Outbox::new();
-                r.on_message(from, msg, &mut inner);
-                spare_pings(&mut inner, out);
+                r.on_message(from, msg, out);
             }
             PbNode::ViewService(vs) => {
                 if let PbMsg::Vs(msg) = msg {
@@ -95,9 +72,7 @@ impl Node for PbNode {
     fn on_request(&mut self, req: ReqId, body: PbRequest, out: &mut NodeOutbox<Self>) {
         match self {
             PbNode::Server(r) => {
-                let mut inner = Outbox::new();
-                r.on_request(req, body, &mut inner);
-                spare_pings(&mut inner, out);
+                r.on_request(req, body, out);
             }
             PbNode::ViewService(vs) => {
                 if let PbRequest::View(body) = body {
@@ -112,9 +87,7 @@ impl Node for PbNode {
     fn on_tick(&mut self, out: &mut NodeOutbox<Self>) {
         match self {
             PbNode::Server(r) => {
-                let mut inner = Outbox::new();
-                r.on_tick(&mut inner);
-                spare_pings(&mut inner, out);
+                r.on_tick(out);
             }
             PbNode::ViewService(vs) => {
                 let mut inner = Outbox::new();

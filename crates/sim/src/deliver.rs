@@ -117,7 +117,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         // connections, and an answer travels on the connection its request opened).
         let mut answering = None;
         if !respond {
-            let lost = match self.unreliable_draw() {
+            let lost = match self.unreliable_draw(to) {
                 Unreliable::Drop => {
                     self.drop_msg(
                         DropCause::UnreliableRequest,
@@ -174,7 +174,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             self.drop_msg(cause, Endpoint::Client(client), Endpoint::Node(to), &req);
             return None;
         }
-        let reply_lost = match self.unreliable_draw() {
+        let reply_lost = match self.unreliable_draw(to) {
             Unreliable::Drop => {
                 self.drop_msg(
                     DropCause::UnreliableRequest,
@@ -247,8 +247,9 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
 
     /// SPEC §1.2, drawn exactly as the 2015 accept loop did: r in [0,1000) < 100 drops the
     /// request; otherwise a fresh r' < 200 serves it but loses the reply.
-    fn unreliable_draw(&mut self) -> Unreliable {
-        if !self.config.faults.unreliable {
+    fn unreliable_draw(&mut self, to: NodeId) -> Unreliable {
+        let unreliable = self.unreliable_at.get(&to).copied();
+        if !unreliable.unwrap_or(self.config.faults.unreliable) {
             return Unreliable::Serve;
         }
         if self.rng.below(1000) < 100 {

@@ -93,10 +93,20 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         self.record_fault(None, &"heal_clients");
     }
 
-    /// Turns SPEC §1.2 unreliable mode on or off, keeping the other faults.
+    /// Turns SPEC §1.2 unreliable mode on or off for every node without its own setting
+    /// ([`Sim::set_unreliable_at`]), keeping the other faults.
     pub fn set_unreliable(&mut self, unreliable: bool) {
         self.config.faults.unreliable = unreliable;
         self.record_fault(None, &format_args!("unreliable {unreliable}"));
+    }
+
+    /// Gives node `id` its own SPEC §1.2 unreliable setting, which overrides
+    /// [`Sim::set_unreliable`] from now on. The draw is taken where a request arrives, so this
+    /// decides the fate of requests *to* `id`, as each 2015 server's own `setunreliable` did
+    /// (the view service had none: `set_unreliable_at(view_service, false)`).
+    pub fn set_unreliable_at(&mut self, id: NodeId, unreliable: bool) {
+        self.unreliable_at.insert(id, unreliable);
+        self.record_fault(Some(id), &format_args!("unreliable {unreliable}"));
     }
 
     /// Replaces the network faults in force.

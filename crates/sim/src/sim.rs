@@ -94,6 +94,9 @@ pub struct Sim<N: Node, C: Client<Req = N::Req, Resp = N::Resp> = NoClient<N>> {
     pub(crate) nodes: Vec<NodeSlot<N>>,
     pub(crate) clients: Vec<ClientSlot<C>>,
     pub(crate) reach: Reach,
+    /// Per-node exceptions to [`FaultConfig::unreliable`](crate::FaultConfig::unreliable): in the
+    /// 2015 labs each server had its own `setunreliable`, and some (the view service) none.
+    pub(crate) unreliable_at: BTreeMap<NodeId, bool>,
     /// Client requests delivered and not yet answered, oldest first (ids only grow).
     pub(crate) requests: BTreeMap<ReqId, PendingRequest>,
     pub(crate) req_next: u64,
@@ -126,6 +129,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             nodes: Vec::with_capacity(nodes.len()),
             clients: Vec::new(),
             reach: Reach::new(nodes.len()),
+            unreliable_at: BTreeMap::new(),
             requests: BTreeMap::new(),
             req_next: 0,
             net: NetStats::default(),

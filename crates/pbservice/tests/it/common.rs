@@ -157,6 +157,8 @@ impl Pb {
             ..SimConfig::new(seed)
         };
         let mut sim = Sim::new(config, PbNode::cluster(servers));
+        // SPEC §1.2: only the servers have an unreliable mode, never the view service.
+        sim.set_unreliable_at(VIEW_SERVICE_ID, false);
         for i in 1..=servers {
             if !up.contains(&i) {
                 sim.kill(NodeId(i));

@@ -79,3 +79,40 @@ fn unreliable_peer_messages_split_10_18_72() {
         rpcs - answers
     );
 }
+
+/// Unreliable mode is a property of the receiving server (SPEC §1.2: each server had its own
+/// `setunreliable`, the view service none). With the mode on globally but node 1 exempt, every
+/// ping node 0 sends to node 1 is handled and answered; with the mode off globally but node 1
+/// set unreliable, about 10% of pings to it are lost.
+#[test]
+fn unreliable_mode_can_be_set_per_receiving_node() {
+    fn answered_fraction(global: bool, node_1: bool) -> (f64, f64) {
+        let mut config = SimConfig::new(13);
+        config.faults.unreliable = global;
+        config.tick_us = 1_000;
+        let pinger = Echo {
+            ping_on_tick: Some(NodeId(1)),
+            ..Echo::default()
+        };
+        let mut sim = Sim::<Echo>::new(config, vec![pinger, Echo::default()]);
+        sim.set_unreliable_at(NodeId(1), node_1);
+        sim.run_until(sim.now_us() + 100_000_000, |s| {
+            s.node(NodeId(0)).unwrap().next >= REQUESTS
+        })
+        .unwrap();
+        sim.call(NodeId(0), |n, _| n.ping_on_tick = None);
+        sim.run_for(100_000).unwrap();
+        let sent = sim.node(NodeId(0)).unwrap().next as f64;
+        let rpcs = sim.stats(NodeId(1)).requests_received as f64;
+        let answers = sim.stats(NodeId(0)).responds_received as f64;
+        (rpcs / sent, answers / sent)
+    }
+    assert_eq!(
+        answered_fraction(true, false),
+        (1.0, 1.0),
+        "an exempt node takes no draw"
+    );
+    let (received, answered) = answered_fraction(false, true);
+    assert_near("requests lost at the unreliable node", 1.0 - received, 0.10);
+    assert_near("answered by the unreliable node", answered, 0.72);
+}
