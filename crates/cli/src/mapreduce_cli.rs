@@ -100,15 +100,7 @@ pub fn run_wc(args: WcArgs) -> anyhow::Result<()> {
         PathBuf::from(name)
     });
     let job = mapreduce::jobs::WordCount;
-    let total: u64 = args
-        .files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .map(|m| m.len())
-                .with_context(|| format!("cannot read input {}", f.display()))
-        })
-        .sum::<anyhow::Result<u64>>()?;
+    let total = total_input_bytes(&args.files)?;
     let workers = args.workers.unwrap_or_else(default_workers);
     let outputs = if args.sequential {
         run_sequential(
@@ -164,15 +156,7 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
             JOB_NAMES.join(", ")
         );
     }
-    let total: u64 = args
-        .inputs
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .map(|m| m.len())
-                .with_context(|| format!("cannot read input {}", f.display()))
-        })
-        .sum::<anyhow::Result<u64>>()?;
+    let total = total_input_bytes(&args.inputs)?;
     let output = args.output.clone().unwrap_or_else(|| {
         let mut name = args.inputs[0].clone().into_os_string();
         name.push(format!(".{}", args.job));
@@ -300,4 +284,16 @@ impl ProgressLine {
             eprintln!();
         }
     }
+}
+
+/// The inputs' total size; fails with the first input that cannot be read.
+fn total_input_bytes(inputs: &[PathBuf]) -> anyhow::Result<u64> {
+    inputs
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| m.len())
+                .with_context(|| format!("cannot read input {}", f.display()))
+        })
+        .sum()
 }
