@@ -50,18 +50,21 @@ fn unreliable_client_requests_split_10_18_72() {
     }
 }
 
-/// Peer messages: node 0 pings node 1 on every tick. 10% of pings are lost, 18% are handled
-/// (counted as RPCs) but their `Pong` is lost; answers are not themselves subject to the draw.
-#[test]
-fn unreliable_peer_messages_split_10_18_72() {
+/// Node 0 pings node 1 on every tick until `REQUESTS` pings are sent; returns the fractions of
+/// pings node 1 handled and node 0 saw answered, and the run for further checks.
+/// `unreliable_at_1` is node 1's own unreliable setting, if any.
+fn ping_fractions(global: bool, unreliable_at_1: Option<bool>) -> (f64, f64, Sim<Echo>) {
     let mut config = SimConfig::new(12);
-    config.faults = FaultConfig::unreliable();
+    config.faults.unreliable = global;
     config.tick_us = 1_000;
     let pinger = Echo {
         ping_on_tick: Some(NodeId(1)),
         ..Echo::default()
     };
     let mut sim = Sim::<Echo>::new(config, vec![pinger, Echo::default()]);
+    if let Some(unreliable) = unreliable_at_1 {
+        sim.set_unreliable_at(NodeId(1), unreliable);
+    }
     sim.run_until(sim.now_us() + 100_000_000, |s| {
         s.node(NodeId(0)).unwrap().next >= REQUESTS
     })
@@ -71,13 +74,20 @@ fn unreliable_peer_messages_split_10_18_72() {
     let sent = sim.node(NodeId(0)).unwrap().next as f64;
     let rpcs = sim.stats(NodeId(1)).requests_received as f64;
     let answers = sim.stats(NodeId(0)).responds_received as f64;
-    assert_near("requests lost", 1.0 - rpcs / sent, 0.10);
-    assert_near("executed, reply lost", (rpcs - answers) / sent, 0.18);
-    assert_near("answered", answers / sent, 0.72);
-    assert_eq!(
-        sim.stats(NodeId(0)).dropped.unreliable_reply as f64,
-        rpcs - answers
-    );
+    (rpcs / sent, answers / sent, sim)
+}
+
+/// Peer messages: node 0 pings node 1 on every tick. 10% of pings are lost, 18% are handled
+/// (counted as RPCs) but their `Pong` is lost; answers are not themselves subject to the draw.
+#[test]
+fn unreliable_peer_messages_split_10_18_72() {
+    let (handled, answered, sim) = ping_fractions(true, None);
+    assert_near("requests lost", 1.0 - handled, 0.10);
+    assert_near("executed, reply lost", handled - answered, 0.18);
+    assert_near("answered", answered, 0.72);
+    let lost_replies = sim.stats(NodeId(0)).dropped.unreliable_reply;
+    let expected = sim.stats(NodeId(1)).requests_received - sim.stats(NodeId(0)).responds_received;
+    assert_eq!(lost_replies, expected);
 }
 
 /// Unreliable mode is a property of the receiving server (SPEC §1.2: each server had its own
@@ -86,33 +96,13 @@ fn unreliable_peer_messages_split_10_18_72() {
 /// set unreliable, about 10% of pings to it are lost.
 #[test]
 fn unreliable_mode_can_be_set_per_receiving_node() {
-    fn answered_fraction(global: bool, node_1: bool) -> (f64, f64) {
-        let mut config = SimConfig::new(13);
-        config.faults.unreliable = global;
-        config.tick_us = 1_000;
-        let pinger = Echo {
-            ping_on_tick: Some(NodeId(1)),
-            ..Echo::default()
-        };
-        let mut sim = Sim::<Echo>::new(config, vec![pinger, Echo::default()]);
-        sim.set_unreliable_at(NodeId(1), node_1);
-        sim.run_until(sim.now_us() + 100_000_000, |s| {
-            s.node(NodeId(0)).unwrap().next >= REQUESTS
-        })
-        .unwrap();
-        sim.call(NodeId(0), |n, _| n.ping_on_tick = None);
-        sim.run_for(100_000).unwrap();
-        let sent = sim.node(NodeId(0)).unwrap().next as f64;
-        let rpcs = sim.stats(NodeId(1)).requests_received as f64;
-        let answers = sim.stats(NodeId(0)).responds_received as f64;
-        (rpcs / sent, answers / sent)
-    }
+    let (handled, answered, _) = ping_fractions(true, Some(false));
     assert_eq!(
-        answered_fraction(true, false),
+        (handled, answered),
         (1.0, 1.0),
         "an exempt node takes no draw"
     );
-    let (received, answered) = answered_fraction(false, true);
-    assert_near("requests lost at the unreliable node", 1.0 - received, 0.10);
+    let (handled, answered, _) = ping_fractions(false, Some(true));
+    assert_near("requests lost at the unreliable node", 1.0 - handled, 0.10);
     assert_near("answered by the unreliable node", answered, 0.72);
 }
