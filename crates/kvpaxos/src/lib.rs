@@ -1,0 +1,1 @@
+//! kvpaxos: being built (issue 5).
