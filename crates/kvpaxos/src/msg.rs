@@ -1,0 +1,102 @@
+//! Requests, answers, log entries and messages of the Paxos-replicated service (was
+//! `kvpaxos/common.go`).
+
+use serde::{Deserialize, Serialize};
+
+/// One key/value operation (SPEC §6.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Read a key; a missing key reads as "".
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Overwrite a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Append to a key's value ("" if missing). The log stores the argument, not the result
+    /// (SPEC §6.2).
+    Append {
+        /// The key.
+        key: String,
+        /// The suffix.
+        value: String,
+    },
+}
+
+/// A clerk's operation with its identity: `(client, seq)` is unique, and a clerk's `seq` only
+/// grows, which is what makes retries at-most-once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The clerk (a random 62-bit number, SPEC §1.7 `nrand`).
+    pub client: u64,
+    /// The clerk's operation number, from 1.
+    pub seq: u64,
+    /// The operation.
+    pub op: Op,
+}
+
+/// Why a server did not run a clerk's operation. Application outcomes are data in replies
+/// (STYLE §2.5); a missing key is not an error here: it reads "".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum KvError {
+    /// The server holds as many waiting requests as it allows; the operation did not run
+    /// through this server (it may still run if an earlier attempt was proposed). Try another.
+    #[error("server busy: too many requests waiting")]
+    Busy,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The clerk.
+    pub client: u64,
+    /// The operation number.
+    pub seq: u64,
+    /// The value for a Get, "" for Put/Append, or why the server did not run it.
+    pub result: Result<String, KvError>,
+}
+
+/// One slot of the replicated log: the value agreed on by Paxos, postcard-encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Entry {
+    /// A clerk's operation.
+    Op(Request),
+    /// Nothing: proposed by a replica that needs to learn a slot it missed (SPEC §6.2). If the
+    /// slot already had a value accepted, Paxos decides that value instead.
+    Noop,
+}
+
+impl Entry {
+    /// The entry as a Paxos value.
+    pub fn encode(&self) -> paxos::Value {
+        let bytes = postcard::to_stdvec(self).expect("an entry always encodes");
+        paxos::Value::from(bytes)
+    }
+
+    /// The entry a Paxos value holds.
+    ///
+    /// # Panics
+    /// If the value is not an entry: only replicas propose, and they propose only entries.
+    pub fn decode(value: &[u8]) -> Entry {
+        postcard::from_bytes(value).expect("every decided value is an entry")
+    }
+}
+
+/// A message between replicas: only Paxos (SPEC §6.2: servers talk only through Paxos).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// A Paxos message.
+    Paxos(paxos::Msg),
+}
+
+/// Paxos answers no client requests; this lets a replica embed its peer's effects.
+impl From<rpc::NoRequest> for Response {
+    fn from(never: rpc::NoRequest) -> Self {
+        match never {}
+    }
+}

@@ -1,0 +1,137 @@
+//! The replicated state machine: the key/value map and the at-most-once table. Pure: every
+//! replica applies the same entries in the same order and reaches the same state.
+
+use crate::msg::{Op, Request};
+use std::collections::BTreeMap;
+
+/// Bytes counted per dedup-table entry besides its result, in [`KvState::retained_bytes`].
+const CLIENT_OVERHEAD_BYTES: usize = 64;
+
+/// What applying one request produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The request ran now (or is a repeat of the clerk's last one): its result.
+    Result(String),
+    /// The clerk has moved on past this request; nobody waits for its answer.
+    Stale,
+}
+
+/// The database and, per clerk, its last operation and that operation's result. A clerk has at
+/// most one operation outstanding and numbers them in order, so one entry per clerk is enough:
+/// a higher `seq` tells every replica that the clerk saw the previous answer (SPEC §6.2, "dedup
+/// memory must be freed quickly"). The table is bounded by the number of clerks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvState {
+    data: BTreeMap<String, String>,
+    /// clerk -> (seq of its last applied operation, that operation's result).
+    last: BTreeMap<u64, (u64, String)>,
+}
+
+impl KvState {
+    /// Applies `req` at most once: a repeat of the clerk's last operation returns the recorded
+    /// result without running it again; an older one returns [`Applied::Stale`].
+    pub fn apply(&mut self, req: &Request) -> Applied {
+        if let Some((seq, result)) = self.last.get(&req.client) {
+            if *seq == req.seq {
+                return Applied::Result(result.clone());
+            }
+            if *seq > req.seq {
+                return Applied::Stale;
+            }
+        }
+        let result = match &req.op {
+            Op::Get { key } => self.data.get(key).cloned().unwrap_or_default(),
+            Op::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                String::new()
+            }
+            Op::Append { key, value } => {
+                self.data.entry(key.clone()).or_default().push_str(value);
+                String::new()
+            }
+        };
+        self.last.insert(req.client, (req.seq, result.clone()));
+        Applied::Result(result)
+    }
+
+    /// The answer for `req` if it was already applied: its result if it is the clerk's last
+    /// operation, [`Applied::Stale`] if the clerk has moved past it, `None` if not applied yet.
+    pub fn cached(&self, req: &Request) -> Option<Applied> {
+        let (seq, result) = self.last.get(&req.client)?;
+        if *seq == req.seq {
+            Some(Applied::Result(result.clone()))
+        } else if *seq > req.seq {
+            Some(Applied::Stale)
+        } else {
+            None
+        }
+    }
+
+    /// The value of `key` ("" if missing).
+    pub fn get(&self, key: &str) -> &str {
+        self.data.get(key).map_or("", String::as_str)
+    }
+
+    /// Number of clerks in the dedup table.
+    pub fn clients(&self) -> usize {
+        self.last.len()
+    }
+
+    /// The bytes this state holds: keys, values and the dedup table.
+    pub fn retained_bytes(&self) -> usize {
+        let data: usize = self.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let dedup: usize = self
+            .last
+            .values()
+            .map(|(_, r)| CLIENT_OVERHEAD_BYTES + r.len())
+            .sum();
+        data + dedup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(client: u64, seq: u64, op: Op) -> Request {
+        Request { client, seq, op }
+    }
+
+    fn append(v: &str) -> Op {
+        Op::Append {
+            key: "k".into(),
+            value: v.into(),
+        }
+    }
+
+    fn done(s: &str) -> Applied {
+        Applied::Result(s.into())
+    }
+
+    /// A retried Append runs once; an older one is stale; Get of a missing key is "".
+    #[test]
+    fn apply_is_at_most_once() {
+        let mut s = KvState::default();
+        assert_eq!(s.apply(&req(1, 1, append("a"))), done(""));
+        assert_eq!(s.apply(&req(1, 1, append("a"))), done(""));
+        assert_eq!(s.apply(&req(1, 2, append("b"))), done(""));
+        assert_eq!(s.apply(&req(1, 1, append("a"))), Applied::Stale);
+        assert_eq!(s.get("k"), "ab");
+        let get = req(2, 1, Op::Get { key: "k".into() });
+        assert_eq!(s.cached(&get), None);
+        assert_eq!(s.apply(&get), done("ab"));
+        assert_eq!(s.cached(&get), Some(done("ab")));
+        assert_eq!(s.clients(), 2);
+    }
+
+    /// The dedup table keeps one entry per clerk however many operations it ran.
+    #[test]
+    fn dedup_table_is_one_entry_per_clerk() {
+        let mut s = KvState::default();
+        for seq in 1..=100 {
+            s.apply(&req(7, seq, append("x")));
+        }
+        assert_eq!(s.clients(), 1);
+        assert_eq!(s.get("k").len(), 100);
+    }
+}
