@@ -1,0 +1,11 @@
+//! kvpaxos integration tests: the scenarios of SPEC §6.3 under the deterministic simulator,
+//! each over many seeds, every client history checked for linearizability.
+
+mod common;
+
+mod sim_basic;
+mod sim_done;
+mod sim_hole;
+mod sim_many_partition;
+mod sim_partition;
+mod sim_unreliable;
