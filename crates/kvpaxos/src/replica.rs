@@ -39,6 +39,9 @@ pub struct Replica {
     proposal: Option<(Seq, Entry)>,
     /// Ticks `next_apply` has stayed undecided while a higher slot is known.
     stalled_ticks: u64,
+    /// A no-op this replica proposed to learn a slot was just applied: it is catching up, and
+    /// proposes the next no-op at once rather than after [`HOLE_TICKS`] more ticks.
+    catching_up: bool,
     /// Entries applied since start (no-ops included).
     applied_count: u64,
 }
@@ -55,6 +58,7 @@ impl Replica {
             queue: VecDeque::new(),
             proposal: None,
             stalled_ticks: 0,
+            catching_up: false,
             applied_count: 0,
         }
     }
@@ -102,9 +106,31 @@ impl Replica {
     /// with any message, so nothing waits for a timer.
     fn advance(&mut self, out: &mut ReplicaOutbox) {
         self.apply_decided(out);
-        if self.propose_next(out) {
+        let started = self.propose_next(out) || self.catch_up(out);
+        if started {
             self.apply_decided(out);
         }
+    }
+
+    /// Whether this replica knows of a slot above `next_apply`, so `next_apply` is a hole here
+    /// unless it is decided.
+    fn is_behind(&self) -> bool {
+        self.peer.max().is_some_and(|max| max > self.next_apply)
+    }
+
+    /// After a no-op taught this replica one missed slot, learns the next one at once: a
+    /// replica back from a minority catches up at one round trip per slot, not one per
+    /// [`HOLE_TICKS`]. Returns whether it started a proposal.
+    fn catch_up(&mut self, out: &mut ReplicaOutbox) -> bool {
+        if !self.catching_up || self.proposal.is_some() {
+            return false;
+        }
+        self.catching_up = false;
+        if !self.is_behind() {
+            return false;
+        }
+        self.start(Entry::Noop, out);
+        true
     }
 
     fn apply_decided(&mut self, out: &mut ReplicaOutbox) {
@@ -124,11 +150,13 @@ impl Replica {
             }
             if let Some((slot, mine)) = self.proposal.take_if(|(s, _)| *s == self.next_apply) {
                 assert_eq!(slot, self.next_apply);
-                // Another replica's entry won the slot: propose ours again, higher.
-                if mine != entry
-                    && let Entry::Op(req) = mine
-                {
-                    self.queue.push_front(req);
+                match mine {
+                    Entry::Noop => self.catching_up = true,
+                    // Another replica's entry won the slot: propose ours again, higher.
+                    Entry::Op(req) if !matches!(&entry, Entry::Op(won) if *won == req) => {
+                        self.queue.push_front(req);
+                    }
+                    Entry::Op(_) => {}
                 }
             }
             self.peer.done(self.next_apply);
@@ -192,8 +220,7 @@ impl Replica {
     /// [`HOLE_TICKS`], propose a no-op there; Paxos decides whatever value the slot already
     /// had, if any, so this only learns it (SPEC §6.2).
     fn fill_hole(&mut self, out: &mut ReplicaOutbox) {
-        let behind = self.peer.max().is_some_and(|max| max > self.next_apply);
-        if self.proposal.is_some() || !behind {
+        if self.proposal.is_some() || !self.is_behind() {
             self.stalled_ticks = 0;
             return;
         }
@@ -269,5 +296,119 @@ impl Node for Replica {
         out.absorb(&mut inner, Msg::Paxos);
         self.fill_hole(out);
         self.advance(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::Op;
+    use rpc::Effect;
+
+    /// Three replicas and a perfect network: every message is delivered at once, in order.
+    /// Returns the replies, in order.
+    fn settle(replicas: &mut [Replica], mut queue: Vec<(NodeId, ReplicaOutbox)>) -> Vec<Response> {
+        let mut replies = Vec::new();
+        while let Some((from, mut out)) = queue.pop() {
+            for effect in out.drain() {
+                match effect {
+                    Effect::Send { to, msg } | Effect::Respond { to, msg } => {
+                        let mut next = Outbox::new();
+                        replicas[to.index()].on_message(from, msg, &mut next);
+                        queue.push((to, next));
+                    }
+                    Effect::Reply { resp, .. } => replies.push(resp),
+                    other => panic!("unexpected effect {other:?}"),
+                }
+            }
+        }
+        replies
+    }
+
+    fn cluster() -> Vec<Replica> {
+        (0..3).map(|i| Replica::new(NodeId(i), 3, 7)).collect()
+    }
+
+    fn request(replicas: &mut [Replica], at: u32, id: u64, req: &Request) -> ReplicaOutbox {
+        let mut out = Outbox::new();
+        replicas[at as usize].on_request(ReqId(id), req.clone(), &mut out);
+        out
+    }
+
+    fn put(client: u64, seq: u64, value: &str) -> Request {
+        let op = Op::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        Request { client, seq, op }
+    }
+
+    /// A request is answered once its entry is applied; a retry of it at another replica is
+    /// answered from the dedup table without using another slot.
+    #[test]
+    fn retry_at_another_replica_is_answered_from_the_table() {
+        let mut rs = cluster();
+        let req = put(1, 1, "a");
+        let out = request(&mut rs, 0, 1, &req);
+        let replies = settle(&mut rs, vec![(NodeId(0), out)]);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].result, Ok(String::new()));
+        let before = rs[1].next_apply();
+        let out = request(&mut rs, 1, 2, &req);
+        let replies = settle(&mut rs, vec![(NodeId(1), out)]);
+        assert!(rs[1].next_apply() >= before);
+        assert_eq!(
+            replies.len(),
+            1,
+            "answered at once if applied, after one slot otherwise"
+        );
+        assert_eq!(rs[1].state().get("k"), "a");
+        assert!(rs.iter().all(|r| r.peer().instance_count() <= 2));
+    }
+
+    /// Two replicas propose different requests for the same slot: one wins, the other is
+    /// proposed again at the next slot, and both are answered.
+    #[test]
+    fn loser_of_a_slot_retries_higher() {
+        let mut rs = cluster();
+        let a = request(&mut rs, 0, 1, &put(1, 1, "a"));
+        let b = request(&mut rs, 1, 2, &put(2, 1, "b"));
+        let mut replies = settle(&mut rs, vec![(NodeId(0), a), (NodeId(1), b)]);
+        for _ in 0..100 {
+            if replies.len() == 2 {
+                break;
+            }
+            let ticks = (0..3)
+                .map(|i| {
+                    let mut out = Outbox::new();
+                    rs[i].on_tick(&mut out);
+                    (NodeId(i as u32), out)
+                })
+                .collect();
+            replies.extend(settle(&mut rs, ticks));
+        }
+        assert_eq!(replies.len(), 2, "both requests answered");
+        assert!(rs[0].applied_count() >= 2);
+        assert!(matches!(rs[0].state().get("k"), "a" | "b"));
+    }
+
+    /// A replica cut off from every peer holds at most WAITING_MAX requests and refuses more.
+    #[test]
+    fn waiting_requests_are_bounded() {
+        let mut r = Replica::new(NodeId(0), 3, 7);
+        let mut busy = 0;
+        for client in 0..=WAITING_MAX as u64 {
+            let mut out = Outbox::new();
+            r.on_request(ReqId(client), put(client, 1, "v"), &mut out);
+            busy += out
+                .effects()
+                .iter()
+                .filter(|e| {
+                    matches!(e, Effect::Reply { resp, .. } if resp.result == Err(KvError::Busy))
+                })
+                .count();
+        }
+        assert_eq!(r.waiting_len(), WAITING_MAX);
+        assert_eq!(busy, 1);
     }
 }
