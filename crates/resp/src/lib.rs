@@ -1,1 +1,46 @@
-//! resp: being built (issue 5).
+//! A sans-IO Redis RESP2 codec: the "Redis front door" of the key/value service.
+//!
+//! Stock `redis-cli` and `redis-benchmark` speak RESP2 to us. A client sends each command either
+//! as an array of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, what both tools send) or as an
+//! inline line (`PING\r\n`, what `telnet` users and redis-benchmark's `PING_INLINE` send). Many
+//! commands may share one buffer (pipelining). The server answers with [`Reply`] values.
+//!
+//! Layers, each usable on its own:
+//! - [`parse_command`]: bytes in, `Option<(Command, consumed)>` out; `None` means "need more".
+//!   No I/O, no clock, no allocation beyond the command itself.
+//! - [`Command`]: the commands the front door understands, with case-insensitive names and
+//!   binary-safe [`bytes::Bytes`] keys and values; [`Command::local_reply`] answers the ones
+//!   that need no store (PING, the `CONFIG`/`COMMAND` probes, unknown commands, bad arity).
+//! - [`Reply`]: RESP2 replies and [`Reply::encode`].
+//! - [`RespCodec`]: a tokio-util `Decoder<Item = Command>` / `Encoder<Reply>` for `Framed`.
+//!
+//! Invariants:
+//! - The parser never panics and never reports more bytes consumed than it was given, whatever
+//!   the input (property-tested).
+//! - Every size a client controls is bounded before it is buffered: see [`MAX_ARRAY_LEN`],
+//!   [`MAX_BULK_BYTES`], [`MAX_COMMAND_BYTES`], [`MAX_INLINE_BYTES`], [`MAX_HEADER_LINE_BYTES`].
+//! - Any [`RespError`] leaves the stream position unknown, so the driver must close that one
+//!   connection (optionally after writing [`RespError::to_reply`]); other connections are
+//!   unaffected.
+//!
+//! Driver contract (for the server shell):
+//! 1. Feed received bytes to [`RespCodec`] (or call [`parse_command`] and advance by
+//!    `consumed`) until it returns `None`, then read more.
+//! 2. Answer commands in the order they were parsed: RESP has no request ids, so pipelined
+//!    replies are matched to commands by position only.
+//! 3. On a decode error, send [`RespError::to_reply`] if you like, then close the connection.
+
+mod codec;
+mod command;
+mod error;
+mod parse;
+mod reply;
+
+pub use codec::RespCodec;
+pub use command::Command;
+pub use error::RespError;
+pub use parse::{
+    MAX_ARRAY_LEN, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_HEADER_LINE_BYTES, MAX_INLINE_BYTES,
+    encode_request, parse_command,
+};
+pub use reply::Reply;
