@@ -4,6 +4,7 @@
 
 use check::{Budget, History, KvInput, KvOutput, OpId, check_kv};
 use kvpaxos::{Clerk, Op, Replica};
+use paxos::{Seq, Value};
 use rpc::{ClientId, NodeId};
 use sim::{Sim, SimConfig};
 use std::collections::BTreeMap;
@@ -62,7 +63,8 @@ impl Kv {
         let replicas = (0..servers)
             .map(|i| Replica::new(NodeId(i), servers, seed))
             .collect();
-        let sim = Sim::new(SimConfig::new(seed), replicas);
+        let mut sim = Sim::new(SimConfig::new(seed), replicas);
+        sim.set_invariant(agreement_invariant());
         Kv {
             sim,
             history: History::new(),
@@ -245,6 +247,26 @@ impl Kv {
         } else {
             Err(format!("{outcome}"))
         }
+    }
+}
+
+/// Checked after every step: no two replicas ever learn different entries for one slot.
+/// Replicas apply slots in order, so with this they apply the same log. Every decision a
+/// replica's peer holds is compared with the first one seen for its slot; the map keeps only
+/// a digest-sized copy (the values share their buffers).
+fn agreement_invariant() -> impl FnMut(NodeId, &Replica) -> Result<(), String> {
+    let mut first_seen: BTreeMap<Seq, Value> = BTreeMap::new();
+    move |id, replica| {
+        for (seq, value) in replica.peer().decided() {
+            match first_seen.get(&seq) {
+                None => {
+                    first_seen.insert(seq, value.clone());
+                }
+                Some(known) if known == value => {}
+                Some(_) => return Err(format!("replica {id} learned a different entry at {seq}")),
+            }
+        }
+        Ok(())
     }
 }
 
