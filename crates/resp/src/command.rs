@@ -36,7 +36,8 @@ pub enum Command {
         message: Option<Bytes>,
     },
     /// `CONFIG <subcommand> ...`: redis-benchmark sends `CONFIG GET save` and
-    /// `CONFIG GET appendonly` at start. Answered with an empty array ("no such settings").
+    /// `CONFIG GET appendonly` at start. [`Command::local_reply`] answers those two with the
+    /// `[name, value]` pair redis-benchmark expects, and anything else with an empty array.
     Config {
         /// The arguments after `CONFIG`.
         args: Vec<Bytes>,
@@ -124,10 +125,40 @@ impl Command {
             Command::Get { .. } | Command::Set { .. } | Command::Append { .. } => None,
             Command::Ping { message: None } => Some(Reply::pong()),
             Command::Ping { message: Some(m) } => Some(Reply::Bulk(m.clone())),
-            Command::Config { .. } | Command::CommandInfo { .. } => Some(Reply::empty_array()),
+            Command::Config { args } => Some(config_reply(args)),
+            Command::CommandInfo { .. } => Some(Reply::empty_array()),
             Command::Unknown { name } => Some(Reply::unknown_command(name)),
             Command::WrongArity { name } => Some(Reply::wrong_arity(name)),
         }
+    }
+}
+
+/// The settings `CONFIG GET` reports, as `(name, value)`.
+///
+/// Why these two: redis-benchmark reads exactly `save` and `appendonly` before a run and prints
+/// "ERROR: failed to fetch CONFIG" unless each reply is an array of at least two elements. The
+/// values describe the front door honestly: no RDB snapshots, no append-only file (durability
+/// comes from Paxos replication instead).
+const CONFIG_SETTINGS: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
+
+/// `CONFIG GET <name>` for a known setting gives `[name, value]`; anything else `*0`, which is
+/// also what Redis returns for a parameter pattern that matches nothing.
+fn config_reply(args: &[Bytes]) -> Reply {
+    let [sub, param] = args else {
+        return Reply::empty_array();
+    };
+    if !sub.eq_ignore_ascii_case(b"GET") {
+        return Reply::empty_array();
+    }
+    let found = CONFIG_SETTINGS
+        .iter()
+        .find(|(name, _)| param.eq_ignore_ascii_case(name.as_bytes()));
+    match found {
+        Some((name, value)) => Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(name.as_bytes())),
+            Reply::Bulk(Bytes::from_static(value.as_bytes())),
+        ]),
+        None => Reply::empty_array(),
     }
 }
 
@@ -191,20 +222,24 @@ mod tests {
         assert_eq!(cmd(&[]), None);
     }
 
-    /// redis-benchmark's and redis-cli's start-up probes get an empty array, not an error.
+    /// redis-benchmark's and redis-cli's start-up probes get arrays, never errors: the two
+    /// settings redis-benchmark reads come back as `[name, value]` pairs.
     #[test]
-    fn startup_probes_get_empty_arrays() {
-        for probe in [
-            &["CONFIG", "GET", "save"][..],
-            &["config", "get", "appendonly"],
-            &["COMMAND", "DOCS"],
-        ] {
+    fn startup_probes_get_arrays() {
+        let pair = |n: &'static str, v: &'static str| {
+            Reply::Array(vec![Reply::Bulk(n.into()), Reply::Bulk(v.into())])
+        };
+        let cases = [
+            (&["CONFIG", "GET", "save"][..], pair("save", "")),
+            (&["config", "get", "APPENDONLY"], pair("appendonly", "no")),
+            (&["CONFIG", "GET", "maxmemory"], Reply::empty_array()),
+            (&["CONFIG", "SET", "save", ""], Reply::empty_array()),
+            (&["CONFIG"], Reply::empty_array()),
+            (&["COMMAND", "DOCS"], Reply::empty_array()),
+        ];
+        for (probe, want) in cases {
             let command = cmd(probe).expect("non-empty");
-            assert_eq!(
-                command.local_reply(),
-                Some(Reply::Array(Vec::new())),
-                "{probe:?}"
-            );
+            assert_eq!(command.local_reply(), Some(want), "{probe:?}");
             assert_eq!(Command::from_args(command.to_args()), Some(command));
         }
     }
