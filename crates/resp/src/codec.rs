@@ -107,6 +107,32 @@ mod tests {
         assert_eq!(codec.decode_eof(&mut src).unwrap(), None);
     }
 
+    /// Bytes arriving one at a time yield the same commands as one big read: the codec keeps
+    /// partial frames buffered and never consumes half a command.
+    #[test]
+    fn byte_at_a_time_matches_one_read() {
+        let mut wire = BytesMut::new();
+        crate::encode_request(&[&b"SET"[..], b"k\r\n", b"\0v"], &mut wire);
+        wire.extend_from_slice(b"\r\nget k\r\n");
+        crate::encode_request(&[&b"APPEND"[..], b"k", b""], &mut wire);
+        let mut whole = wire.clone();
+        let mut want = Vec::new();
+        while let Some(command) = RespCodec.decode(&mut whole).unwrap() {
+            want.push(command);
+        }
+        assert_eq!(want.len(), 3);
+        let mut src = BytesMut::new();
+        let mut got = Vec::new();
+        for &byte in wire.iter() {
+            src.extend_from_slice(&[byte]);
+            while let Some(command) = RespCodec.decode(&mut src).unwrap() {
+                got.push(command);
+            }
+        }
+        assert_eq!(got, want);
+        assert!(src.is_empty());
+    }
+
     /// A connection closed mid-command is an error, not a silent drop.
     #[test]
     fn eof_mid_command_is_truncated() {

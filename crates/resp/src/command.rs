@@ -62,10 +62,13 @@ pub enum Command {
 
 impl Command {
     /// Recognises a command from its arguments (name first); `None` if `args` is empty.
-    pub fn from_args(args: Vec<Bytes>) -> Option<Command> {
-        let mut args = args.into_iter();
-        let name = args.next()?;
-        let rest: Vec<Bytes> = args.collect();
+    pub fn from_args(mut args: Vec<Bytes>) -> Option<Command> {
+        if args.is_empty() {
+            return None;
+        }
+        // Shifting a handful of handles in place is cheaper than a second Vec per command.
+        let name = args.remove(0);
+        let rest = args;
         let is = |expected: &str| name.eq_ignore_ascii_case(expected.as_bytes());
         let command = if is("GET") {
             match <[Bytes; 1]>::try_from(rest) {
