@@ -27,6 +27,15 @@
 //!   [`KvError::Busy`].
 //! - Paxos memory is bounded by the slowest replica: `done(s)` follows applying `s`.
 //!
+//! # Limits (phase 1)
+//! - One proposal in flight per replica and one operation per log entry: an operation costs one
+//!   full Paxos agreement (12 messages with 3 replicas, request and reply included; about 5 ms
+//!   of simulated time at 0.1–2 ms latency). Multi-Paxos and batching come later (issue 5).
+//! - A replica learns that it missed slots only from a Paxos message naming a higher slot. A
+//!   replica back from a partition with no traffic at all stays behind (and, through `done`,
+//!   keeps every peer from forgetting) until the next operation anywhere; it then catches up at
+//!   one round trip per slot.
+//!
 //! # Driver contract
 //! [`Replica`] implements [`rpc::Node`] with node ids `0..n` for the `n` replicas:
 //! (1) deliver peer messages ([`Msg`]) with `on_message`; they may be lost, duplicated, delayed
