@@ -133,6 +133,43 @@ mod tests {
         assert!(src.is_empty());
     }
 
+    proptest::proptest! {
+        /// Any bytes, delivered in any chunking, never panic the codec, and valid prefixes
+        /// of a chunked stream yield exactly the commands a single read yields.
+        #[test]
+        fn arbitrary_chunking_matches_one_read(
+            wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let mut whole = BytesMut::from(&wire[..]);
+            let mut want = Vec::new();
+            let want_ok = loop {
+                match RespCodec.decode(&mut whole) {
+                    Ok(Some(command)) => want.push(command),
+                    Ok(None) => break true,
+                    Err(_) => break false,
+                }
+            };
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
+            cuts.sort_unstable();
+            cuts.push(wire.len());
+            let (mut src, mut got, mut start, mut got_ok) = (BytesMut::new(), Vec::new(), 0, true);
+            'chunks: for end in cuts {
+                src.extend_from_slice(&wire[start..end]);
+                start = end;
+                loop {
+                    match RespCodec.decode(&mut src) {
+                        Ok(Some(command)) => got.push(command),
+                        Ok(None) => break,
+                        Err(_) => { got_ok = false; break 'chunks; }
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(got_ok, want_ok);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
     /// A connection closed mid-command is an error, not a silent drop.
     #[test]
     fn eof_mid_command_is_truncated() {

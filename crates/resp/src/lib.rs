@@ -30,6 +30,22 @@
 //!    replies are matched to commands by position only.
 //! 3. On a decode error, send [`RespError::to_reply`] if you like, then close the connection.
 
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use resp::{Command, Reply, parse_command};
+//!
+//! let pipeline = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n";
+//! let (get, used) = parse_command(pipeline)?.expect("a whole command");
+//! assert_eq!(get, Command::Get { key: "k".into() });
+//! let (ping, _) = parse_command(&pipeline[used..])?.expect("a whole command");
+//! let mut out = BytesMut::new();
+//! ping.local_reply().unwrap_or(Reply::Null).encode(&mut out);
+//! assert_eq!(&out[..], b"+PONG\r\n");
+//! assert!(parse_command(b"*2\r\n$3\r\nGE")?.is_none()); // need more bytes
+//! # Ok::<(), resp::RespError>(())
+//! ```
+
 mod codec;
 mod command;
 mod error;

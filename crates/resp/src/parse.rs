@@ -69,6 +69,10 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, RespError> {
 /// command's bytes plus any blank frames skipped before it. Arguments are copied out of `buf`;
 /// [`crate::RespCodec`] avoids that copy.
 ///
+/// A buffer holding only blank frames (empty lines, `*0`) returns `Ok(None)` without consuming
+/// them, so a driver built on this function rescans them on the next call; [`crate::RespCodec`]
+/// discards them as it goes and is the better choice for long-lived connections.
+///
 /// # Errors
 /// Any [`RespError`] except `Io` and `Truncated`: the input is not a valid client command or
 /// exceeds a bound. The connection should be closed.
