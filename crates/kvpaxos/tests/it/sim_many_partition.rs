@@ -3,11 +3,11 @@
 use crate::common::*;
 use rpc::NodeId;
 
-/// How long the partitions change: 2 s [the handout: 20 s].
-const CHAOS_US: u64 = 2 * SECOND_US;
+/// How long the partitions change (as in the handout).
+const CHAOS_US: u64 = 20 * SECOND_US;
 
 /// Lab 3B TestManyPartition with 5 unreliable servers: every 0–200 ms the servers are split at
-/// random into up to three groups, for 2 s; 5 clerks [10] with shuffled server lists Append to
+/// random into up to three groups, for 20 s; 10 clerks with shuffled server lists Append to
 /// or Get their own key; after the heal every clerk finishes and reads back exactly its own
 /// appends. Every history is checked for linearizability.
 #[test]
@@ -15,7 +15,7 @@ fn many_partition() {
     sim::for_each_seed!(20, |seed| {
         let mut kv = Kv::new(seed, 5);
         kv.sim.set_unreliable(true);
-        let clerks: Vec<_> = (0..5).map(|_| kv.shuffled_clerk()).collect();
+        let clerks: Vec<_> = (0..10).map(|_| kv.shuffled_clerk()).collect();
         let mut expected = vec![String::new(); clerks.len()];
         let end = kv.sim.now_us() + CHAOS_US;
         while kv.sim.now_us() < end {

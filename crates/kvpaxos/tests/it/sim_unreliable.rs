@@ -3,12 +3,13 @@
 
 use crate::common::*;
 
-/// Lab 3B TestUnreliable, scaled down (handout counts in brackets): a basic Put/Get; "Sequence
-/// of puts" with 3 rounds [6] × 3 clerks [5] with shuffled server lists, each on its own key
-/// (Get, Append 0,1,2, then two Gets that must equal the expected value); 3 rounds [20] of
-/// 5 [15] concurrent clerks on "b", after which all servers agree; "Concurrent Append to same
+/// Lab 3B TestUnreliable (handout counts in brackets where ours differ): a basic Put/Get;
+/// "Sequence of puts" with 6 rounds × 5 clerks with shuffled server lists, each on its own key
+/// (Get, Append 0,1,2, then two Gets that must equal the expected value); 20 rounds of 15
+/// concurrent clerks on "b", after each of which all servers agree; "Concurrent Append to same
 /// key": 3 clerks [5] × 5 Appends to "k", checked with `checkAppends` and agreed on by all
-/// servers. Every history is checked for linearizability.
+/// servers. Every history is checked for linearizability; with 5 appenders, whose retries
+/// overlap for 100 ms each, the checker's search on "k" exceeds its budget on some seeds.
 #[test]
 fn unreliable() {
     sim::for_each_seed!(20, |seed| {
@@ -18,8 +19,8 @@ fn unreliable() {
         kv.op(ck, put("a", "aa"))?;
         kv.check(ck, "a", "aa")?;
 
-        for round in 0..3 {
-            let clerks: Vec<_> = (0..3).map(|_| kv.shuffled_clerk()).collect();
+        for round in 0..6 {
+            let clerks: Vec<_> = (0..5).map(|_| kv.shuffled_clerk()).collect();
             kv.drive(&clerks, u64::MAX, MS_US, |_, i, n| {
                 let key = format!("{round}-{i}");
                 match n {
@@ -36,8 +37,8 @@ fn unreliable() {
             }
         }
 
-        for _round in 0..3 {
-            let clerks: Vec<_> = (0..5).map(|_| kv.shuffled_clerk()).collect();
+        for _round in 0..20 {
+            let clerks: Vec<_> = (0..15).map(|_| kv.shuffled_clerk()).collect();
             kv.drive(&clerks, u64::MAX, MS_US, |kv, _, n| {
                 (n == 0).then(|| {
                     let v = kv.sim.rng().below(1000);
@@ -56,7 +57,7 @@ fn unreliable() {
             (n < 5).then(|| append("k", &format!("x {i} {n} y")))
         })?;
         let value = kv.all_agree("k")?;
-        check_appends(&value, &[5, 5, 5])?;
+        check_appends(&value, &[5; 3])?;
         kv.check_linearizable()
     });
 }
