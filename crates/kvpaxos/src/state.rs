@@ -134,4 +134,53 @@ mod tests {
         assert_eq!(s.clients(), 1);
         assert_eq!(s.get("k").len(), 100);
     }
+
+    fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let key = prop_oneof![Just("a".to_string()), Just("b".to_string())];
+        let value = "[xyz]{0,3}";
+        prop_oneof![
+            key.clone().prop_map(|key| Op::Get { key }),
+            (key.clone(), value).prop_map(|(key, value)| Op::Put { key, value }),
+            (key, value).prop_map(|(key, value)| Op::Append { key, value }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// At most once: a log in which any entry may appear again later (a clerk's retry
+        /// proposed by another replica) reaches the same state, and gives every request the
+        /// same answer, as the log without the repeats.
+        #[test]
+        fn repeats_in_the_log_change_nothing(
+            ops in proptest::collection::vec((0u64..3, op_strategy()), 1..40),
+            repeats in proptest::collection::vec((0usize..40, 0usize..40), 0..20),
+        ) {
+            let mut seqs = [0u64; 3];
+            let log: Vec<Request> = ops
+                .into_iter()
+                .map(|(client, op)| {
+                    seqs[client as usize] += 1;
+                    req(client, seqs[client as usize], op)
+                })
+                .collect();
+            let mut with_repeats = log.clone();
+            for (from, at) in repeats {
+                let copy = log[from % log.len()].clone();
+                let at = (at % with_repeats.len()).max(with_repeats.iter().position(|r| *r == copy).unwrap_or(0) + 1);
+                with_repeats.insert(at.min(with_repeats.len()), copy);
+            }
+            let mut plain = KvState::default();
+            let answers: Vec<Applied> = log.iter().map(|r| plain.apply(r)).collect();
+            let mut repeated = KvState::default();
+            for r in &with_repeats {
+                let got = repeated.apply(r);
+                if let Applied::Result(_) = &got {
+                    // A repeat answers with the result of the first application, or is stale.
+                    let first = log.iter().position(|l| l == r).expect("copies come from the log");
+                    proptest::prop_assert_eq!(&got, &answers[first]);
+                }
+            }
+            proptest::prop_assert_eq!(plain, repeated);
+        }
+    }
 }
