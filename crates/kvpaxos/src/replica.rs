@@ -212,7 +212,10 @@ impl Replica {
         let mut inner = PaxosOutbox::new();
         self.peer.start(slot, entry.encode(), &mut inner);
         out.absorb(&mut inner, Msg::Paxos);
-        tracing::debug!(%slot, ?entry, "propose");
+        match &entry {
+            Entry::Op(req) => tracing::debug!(%slot, client = req.client, seq = req.seq, "propose"),
+            Entry::Noop => tracing::debug!(%slot, "propose a no-op to learn a missed slot"),
+        }
         self.proposal = Some((slot, entry));
     }
 
