@@ -47,9 +47,8 @@
 pub mod clerk;
 pub mod msg;
 pub mod replica;
-pub mod state;
 
 pub use clerk::Clerk;
+pub use kvstore::{Applied, KvState};
 pub use msg::{Entry, KvError, Msg, Op, Request, Response};
 pub use replica::Replica;
-pub use state::{Applied, KvState};

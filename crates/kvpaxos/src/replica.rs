@@ -5,7 +5,7 @@
 //! entry (or an earlier copy of it) has been applied here.
 
 use crate::msg::{Entry, KvError, Msg, Request, Response};
-use crate::state::{Applied, KvState};
+use kvstore::{Applied, KvState};
 use paxos::{Fate, PaxosOutbox, Peer, Seq};
 use rpc::{Node, NodeId, NodeOutbox, Outbox, ReqId};
 use std::collections::VecDeque;

@@ -114,7 +114,7 @@ impl Client for Clerk {
         assert!(self.op.is_none(), "one operation at a time per clerk");
         self.seq += 1;
         self.op = Some(OpRequest {
-            clerk: self.id,
+            client: self.id,
             seq: self.seq,
             op,
         });

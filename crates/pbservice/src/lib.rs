@@ -34,13 +34,13 @@ mod cluster;
 mod msg;
 mod replica;
 pub mod server;
-mod state;
+
 pub mod tcp_clerk;
 
 pub use clerk::{Clerk, ClerkOutbox, RETRY_TICKS};
 pub use cluster::PbNode;
+pub use kvstore::KvState;
 pub use msg::{BackupError, Op, OpRequest, PbError, PbMsg, PbRequest, PbResponse};
 pub use replica::{BATCH_OPS_MAX, PbOutbox, QUEUE_OPS_MAX, Replica};
 pub use server::PbServer;
-pub use state::KvState;
 pub use tcp_clerk::{ClerkError, TcpClerk};

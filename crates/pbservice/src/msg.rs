@@ -1,45 +1,12 @@
 //! Requests, answers and messages of the primary/backup service (was `pbservice/common.go`).
 
-use crate::state::KvState;
+use kvstore::KvState;
 use rpc::NodeId;
 use serde::{Deserialize, Serialize};
 use viewservice::{ViewNum, ViewReply, VsMsg, VsRequest};
 
-/// One key/value operation (SPEC §4.1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Op {
-    /// Read a key; a missing key reads as "".
-    Get {
-        /// The key.
-        key: String,
-    },
-    /// Overwrite a key.
-    Put {
-        /// The key.
-        key: String,
-        /// The new value.
-        value: String,
-    },
-    /// Append to a key's value ("" if missing).
-    Append {
-        /// The key.
-        key: String,
-        /// The suffix.
-        value: String,
-    },
-}
-
-/// A clerk's operation with its identity: `(clerk, seq)` is unique, and a clerk's `seq` only
-/// grows, which is what makes retries at-most-once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpRequest {
-    /// The clerk (a random 62-bit number, SPEC §1.7 `nrand`).
-    pub clerk: u64,
-    /// The clerk's operation number, from 1.
-    pub seq: u64,
-    /// The operation.
-    pub op: Op,
-}
+/// The operation and its clerk identity are the shared KV state machine's (crate `kvstore`).
+pub use kvstore::{Op, OpRequest};
 
 /// Why a server did not run a clerk's operation (SPEC §4.1 `ErrWrongServer`). Application
 /// outcomes are data in replies (STYLE §2.5); a missing key is not an error here: it reads "".

@@ -2,7 +2,7 @@
 //! Pure: no clock, no socket; the view service is reached by messages.
 
 use crate::msg::{BackupError, OpRequest, PbError, PbMsg, PbRequest, PbResponse};
-use crate::state::KvState;
+use kvstore::{Applied, KvState};
 use rpc::{Node, NodeId, NodeOutbox, ReqId};
 use viewservice::{View, ViewNum, ViewReply, VsMsg};
 
@@ -233,7 +233,8 @@ impl Replica {
     }
 
     fn apply_and_reply(&mut self, pending: &Pending, out: &mut PbOutbox) {
-        if let Some(value) = self.state.apply(&pending.op) {
+        // A stale operation's clerk has moved on: nobody waits for its answer.
+        if let Applied::Result(value) = self.state.apply(&pending.op) {
             out.reply(pending.req, op_reply(&pending.op, Ok(value)));
         }
     }
@@ -246,10 +247,14 @@ impl Replica {
         if !self.has_data {
             return;
         }
-        if let Some(value) = self.state.cached(&op) {
-            let value = value.to_string();
-            out.reply(req, op_reply(&op, Ok(value)));
-            return;
+        match self.state.cached(&op) {
+            Some(Applied::Result(value)) => {
+                out.reply(req, op_reply(&op, Ok(value)));
+                return;
+            }
+            // The clerk has moved past this operation: answering or running it is pointless.
+            Some(Applied::Stale) => return,
+            None => {}
         }
         if self.queue.len() >= QUEUE_OPS_MAX {
             tracing::warn!("primary queue full; request dropped");
@@ -366,7 +371,7 @@ impl Replica {
 
 fn op_reply(op: &OpRequest, result: Result<String, PbError>) -> PbResponse {
     PbResponse::Op {
-        clerk: op.clerk,
+        clerk: op.client,
         seq: op.seq,
         result,
     }
@@ -437,7 +442,7 @@ mod tests {
 
     fn put(seq: u64) -> PbRequest {
         PbRequest::Op(OpRequest {
-            clerk: 9,
+            client: 9,
             seq,
             op: Op::Put {
                 key: "k".into(),

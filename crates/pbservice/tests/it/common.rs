@@ -54,7 +54,7 @@ impl Client for TestClient {
             TestClient::Clerk(clerk) => forward(clerk, out, |c, o| c.invoke(op, o)),
             TestClient::Raw(raw) => {
                 let req = PbRequest::Op(pbservice::OpRequest {
-                    clerk: 1 << 40,
+                    client: 1 << 40,
                     seq: 1,
                     op,
                 });

@@ -61,7 +61,7 @@ async fn tcp_partition1_old_primary_does_not_serve_gets() {
     to_s1.set_delay(Duration::from_secs(3));
     let stale: RpcClient<PbRequest, PbResponse> = RpcClient::new(to_s1.addr());
     let get = PbRequest::Op(OpRequest {
-        clerk: 12,
+        client: 12,
         seq: 1,
         op: Op::Get { key: "a".into() },
     });

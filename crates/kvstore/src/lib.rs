@@ -1,8 +1,53 @@
-//! The replicated state machine: the key/value map and the at-most-once table. Pure: every
-//! replica applies the same entries in the same order and reaches the same state.
+//! The key/value state machine that every KV service of dsys replicates (primary/backup,
+//! kvpaxos, and later shardkv and diskv): Get / Put / Append on string keys, applied at most
+//! once per clerk operation. Pure: every replica that applies the same operations in the same
+//! order reaches the same state, answers included.
+//!
+//! # Invariants
+//! - A clerk has at most one operation outstanding and numbers them from 1 upward, so one
+//!   dedup entry per clerk is enough: a higher `seq` tells the state that the clerk saw the
+//!   previous answer (SPEC §6.2: dedup memory must be freed quickly).
+//! - A missing key reads as "" (SPEC §4.1, §6.1); Append to a missing key creates it.
 
-use crate::msg::{Op, Request};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// One key/value operation (SPEC §4.1, §6.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Read a key; a missing key reads as "".
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Overwrite a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Append to a key's value ("" if missing). Replication carries the argument, not the
+    /// result (SPEC §6.2).
+    Append {
+        /// The key.
+        key: String,
+        /// The suffix.
+        value: String,
+    },
+}
+
+/// A clerk's operation with its identity: `(client, seq)` is unique, and a clerk's `seq` only
+/// grows, which is what makes retries at-most-once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRequest {
+    /// The clerk (a random 62-bit number, SPEC §1.7 `nrand`).
+    pub client: u64,
+    /// The clerk's operation number, from 1.
+    pub seq: u64,
+    /// The operation.
+    pub op: Op,
+}
 
 /// Bytes counted per dedup-table entry besides its result, in [`KvState::retained_bytes`].
 const CLIENT_OVERHEAD_BYTES: usize = 64;
@@ -20,7 +65,7 @@ pub enum Applied {
 /// most one operation outstanding and numbers them in order, so one entry per clerk is enough:
 /// a higher `seq` tells every replica that the clerk saw the previous answer (SPEC §6.2, "dedup
 /// memory must be freed quickly"). The table is bounded by the number of clerks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
     data: BTreeMap<String, String>,
     /// clerk -> (seq of its last applied operation, that operation's result).
@@ -30,7 +75,7 @@ pub struct KvState {
 impl KvState {
     /// Applies `req` at most once: a repeat of the clerk's last operation returns the recorded
     /// result without running it again; an older one returns [`Applied::Stale`].
-    pub fn apply(&mut self, req: &Request) -> Applied {
+    pub fn apply(&mut self, req: &OpRequest) -> Applied {
         if let Some((seq, result)) = self.last.get(&req.client) {
             if *seq == req.seq {
                 return Applied::Result(result.clone());
@@ -56,7 +101,7 @@ impl KvState {
 
     /// The answer for `req` if it was already applied: its result if it is the clerk's last
     /// operation, [`Applied::Stale`] if the clerk has moved past it, `None` if not applied yet.
-    pub fn cached(&self, req: &Request) -> Option<Applied> {
+    pub fn cached(&self, req: &OpRequest) -> Option<Applied> {
         let (seq, result) = self.last.get(&req.client)?;
         if *seq == req.seq {
             Some(Applied::Result(result.clone()))
@@ -70,6 +115,16 @@ impl KvState {
     /// The value of `key` ("" if missing).
     pub fn get(&self, key: &str) -> &str {
         self.data.get(key).map_or("", String::as_str)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True if no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 
     /// Number of clerks in the dedup table.
@@ -93,8 +148,8 @@ impl KvState {
 mod tests {
     use super::*;
 
-    fn req(client: u64, seq: u64, op: Op) -> Request {
-        Request { client, seq, op }
+    fn req(client: u64, seq: u64, op: Op) -> OpRequest {
+        OpRequest { client, seq, op }
     }
 
     fn append(v: &str) -> Op {
@@ -156,7 +211,7 @@ mod tests {
             repeats in proptest::collection::vec((0usize..40, 0usize..40), 0..20),
         ) {
             let mut seqs = [0u64; 3];
-            let log: Vec<Request> = ops
+            let log: Vec<OpRequest> = ops
                 .into_iter()
                 .map(|(client, op)| {
                     seqs[client as usize] += 1;
