@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error (clap's own).
 
 mod bench_cli;
+mod kv_cli;
 mod mapreduce_cli;
 mod paxos_demo;
 mod pb_cli;

@@ -47,6 +47,7 @@
 pub mod clerk;
 pub mod msg;
 pub mod replica;
+pub mod server;
 
 pub use clerk::Clerk;
 pub use kvstore::{Applied, KvState};
