@@ -12,6 +12,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// One key/value operation (SPEC §4.1, §6.1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
