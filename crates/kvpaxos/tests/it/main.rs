@@ -5,6 +5,7 @@ mod common;
 
 mod sim_basic;
 mod sim_catch_up;
+mod sim_chaos;
 mod sim_done;
 mod sim_hole;
 mod sim_many_partition;
