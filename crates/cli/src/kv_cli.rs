@@ -1,1 +1,211 @@
-//! `dsys kv`: a kvpaxos replica process and a client. (Being written: issue 5, part 3.)
+//! `dsys kv`: a kvpaxos replica process and a client (SPEC §6, issue 5).
+//!
+//! ```text
+//! dsys kv serve --id 0 --peers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --resp 127.0.0.1:6380
+//! dsys kv put --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 greeting hello
+//! dsys kv get --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 greeting
+//! ```
+//!
+//! A replica listens on its own entry of `--peers` (peers and clerks connect there) and, with
+//! `--resp`, speaks RESP2 to redis-cli and redis-benchmark. Once listening it prints
+//! `kv replica ID listening on PEER_ADDR [resp RESP_ADDR]` and runs until killed. Replicas
+//! keep nothing on disk: a killed replica stays out (SPEC §6). The client exits 0 once a
+//! replica answered, 1 with a message if none did within `--timeout`, 2 on a usage error.
+
+use anyhow::Context;
+use kvpaxos::Op;
+use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, TcpClerk};
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The largest key or value the client accepts: far below the frame limit, far above use.
+const ARG_BYTES_MAX: usize = 1 << 20;
+
+/// `dsys kv`: a replica (`serve`) or one client operation.
+#[derive(clap::Subcommand, Debug)]
+pub enum KvCommand {
+    /// Run one replica of a kvpaxos cluster.
+    Serve(ServeArgs),
+    /// Print the value of KEY ("" if absent).
+    Get {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        #[arg(value_parser = parse_text)]
+        key: String,
+    },
+    /// Set KEY to VALUE.
+    Put {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        #[arg(value_parser = parse_text)]
+        key: String,
+        /// The value.
+        #[arg(value_parser = parse_text)]
+        value: String,
+    },
+    /// Append VALUE to KEY's value.
+    Append {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        #[arg(value_parser = parse_text)]
+        key: String,
+        /// The suffix.
+        #[arg(value_parser = parse_text)]
+        value: String,
+    },
+}
+
+/// Arguments of `dsys kv serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// This replica's id: its index in --peers, from 0.
+    #[arg(long)]
+    id: u32,
+    /// Every replica's peer address (HOST:PORT), in id order, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_addr)]
+    peers: Vec<SocketAddr>,
+    /// Also serve the Redis protocol (RESP2) on this address (port 0 picks a free one).
+    #[arg(long, value_parser = parse_addr)]
+    resp: Option<SocketAddr>,
+}
+
+/// Arguments of the client operations.
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// The replicas' peer addresses (HOST:PORT), comma-separated; tried in turn.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_addr)]
+    servers: Vec<SocketAddr>,
+    /// Give up if no replica answered within this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("not a HOST:PORT address: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+fn parse_text(text: &str) -> Result<String, String> {
+    if text.len() > ARG_BYTES_MAX {
+        return Err(format!("longer than {ARG_BYTES_MAX} bytes"));
+    }
+    Ok(text.to_string())
+}
+
+/// Runs `dsys kv`.
+///
+/// # Errors
+/// If the arguments are inconsistent, a socket cannot be bound, or no replica answered the
+/// client within `--timeout`.
+pub fn run(command: KvCommand) -> anyhow::Result<()> {
+    let (client, op) = match command {
+        KvCommand::Serve(args) => return serve(args),
+        KvCommand::Get { client, key } => (client, Op::Get { key }),
+        KvCommand::Put { client, key, value } => (client, Op::Put { key, value }),
+        KvCommand::Append { client, key, value } => (client, Op::Append { key, value }),
+    };
+    check_distinct(&client.servers, "--servers")?;
+    let is_get = matches!(op, Op::Get { .. });
+    let timeout = Duration::from_secs(client.timeout);
+    let value = runtime()?.block_on(async {
+        let mut clerk = TcpClerk::new(clerk_id(), &client.servers);
+        clerk.run(op, timeout).await
+    })?;
+    if is_get {
+        println!("{value}");
+    }
+    Ok(())
+}
+
+/// Checks `--peers` and the id against it: every error names the offending value.
+fn check_serve_args(args: &ServeArgs) -> anyhow::Result<()> {
+    let count = args.peers.len();
+    anyhow::ensure!(
+        count <= REPLICAS_MAX,
+        "--peers lists {count} replicas; at most {REPLICAS_MAX} are supported"
+    );
+    anyhow::ensure!(
+        (args.id as usize) < count,
+        "--id {} is out of range: --peers lists {count} replicas, so ids are 0..={}",
+        args.id,
+        count - 1
+    );
+    check_distinct(&args.peers, "--peers")?;
+    for addr in &args.peers {
+        anyhow::ensure!(
+            addr.port() != 0 && !addr.ip().is_unspecified(),
+            "--peers entry {addr} is not an address other replicas can reach (no port 0 or 0.0.0.0)"
+        );
+    }
+    if let Some(resp) = args.resp {
+        anyhow::ensure!(
+            !args.peers.contains(&resp),
+            "--resp {resp} is also a peer address; give the RESP listener its own port"
+        );
+    }
+    Ok(())
+}
+
+fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
+    let mut seen = HashSet::new();
+    for addr in addrs {
+        anyhow::ensure!(seen.insert(addr), "{what} lists {addr} twice");
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    check_serve_args(&args)?;
+    let me = args.peers[args.id as usize];
+    runtime()?.block_on(async {
+        let listener = TcpListener::bind(me)
+            .await
+            .with_context(|| format!("binding the peer address {me}"))?;
+        let resp = match args.resp {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the RESP address {addr}"))?,
+            ),
+            None => None,
+        };
+        let config = KvServerConfig {
+            id: rpc::NodeId(args.id),
+            peers: args.peers.clone(),
+            listener,
+            resp,
+            seed: clerk_id(),
+        };
+        let server = KvServer::spawn(config).context("starting the replica")?;
+        let mut line = format!("kv replica {} listening on {me}", args.id);
+        if let Some(resp) = server.resp_addr() {
+            line.push_str(&format!(" resp {resp}"));
+        }
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{line}").context("writing to stdout")?;
+        stdout.flush().context("writing to stdout")?;
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// A random 62-bit identity (SPEC §1.7 `nrand`), from the standard library's per-process
+/// random hash keys.
+fn clerk_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id()) >> 2
+}

@@ -36,6 +36,10 @@ enum Command {
     /// The primary/backup key/value store: servers and a client (SPEC §4).
     #[command(subcommand)]
     Pb(pb_cli::PbCommand),
+    /// The Paxos-replicated key/value store: replicas (with a Redis front door) and a client
+    /// (SPEC §6).
+    #[command(subcommand)]
+    Kv(kv_cli::KvCommand),
     /// Throughput and latency of a key/value service under load, with a Redis baseline.
     Bench(bench_cli::BenchArgs),
 }
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Mr(command) => mapreduce_cli::run_mr(command),
         Command::Viewservice(args) => pb_cli::run_viewservice(args),
         Command::Pb(command) => pb_cli::run_pb(command),
+        Command::Kv(command) => kv_cli::run(command),
         Command::Bench(args) => bench_cli::run(args),
     };
     match result {

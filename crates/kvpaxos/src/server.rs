@@ -1,1 +1,359 @@
-//! The TCP shell of a replica: `dsys kv serve`. (Being written: issue 5, part 3.)
+//! A kvpaxos replica as a real network server: the same [`Replica`] core on the TCP runtime,
+//! with an optional Redis-protocol (RESP2) front door.
+//!
+//! ```text
+//!   clerks (TcpClerk) ---- frames ----+                         +---- peers (Paxos frames)
+//!                                     v                         v
+//!                    peer listener: rpc::runtime (actor owns Shell { Replica })
+//!                                     ^
+//!   redis-cli, redis-benchmark ---> RESP listener --(NodeHandle::call: submit)--+
+//! ```
+//!
+//! The runtime's listener takes both peer connections and clerk requests. A RESP connection
+//! is a client of the local core: each GET/SET/APPEND becomes a [`Request`] with a client id
+//! of its own, submitted through [`NodeHandle::call`], so it goes down the very path a clerk's
+//! request takes (the replica's log, its at-most-once table, its linearizability). The answer
+//! comes back as the core's `Reply` to a request id the shell allocated: [`Shell`] wraps the
+//! core and routes replies to those ids (the top half of the id space, which the runtime never
+//! uses) to the waiting RESP connection instead of the runtime.
+//!
+//! Invariants:
+//! - Locally submitted requests waiting for their answer are at most [`LOCAL_PENDING_MAX`];
+//!   past it a submission is answered [`KvError::Busy`] at once. A submitter that gave up is
+//!   forgotten at the next tick.
+//! - Client ids of RESP connections are unique across replicas and process restarts: they
+//!   carry the replica id, a random per-process nonce and a counter (see [`ClientIds`]).
+
+pub mod resp_front;
+pub mod tcp_clerk;
+
+pub use tcp_clerk::{ClerkError, TcpClerk};
+
+use crate::msg::{KvError, Msg, Request, Response};
+use crate::replica::Replica;
+use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
+use rpc::{Effect, Node, NodeId, NodeOutbox, Outbox, ReqId, RpcError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The tick of a replica over TCP: the simulator's default, which the core's constants
+/// (retries, hole filling) are tuned for.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Locally submitted requests (RESP commands) waiting for the core's answer. Why 4096: the
+/// runtime allows as many pending clerk requests ([`rpc::runtime::MAX_PENDING_REPLIES`]); a RESP
+/// front door at its connection and pipeline bounds stays well below it.
+pub const LOCAL_PENDING_MAX: usize = 4096;
+
+/// The most replicas a cluster may have: client ids keep 7 bits for the replica id.
+pub const REPLICAS_MAX: usize = 128;
+
+/// Request ids from here up are the shell's own (local submissions); the runtime counts its
+/// own from 1 and cannot reach 2^63.
+const LOCAL_REQ_BASE: u64 = 1 << 63;
+
+/// The replica core plus the routing of answers to locally submitted requests.
+#[derive(Debug)]
+pub struct Shell {
+    replica: Replica,
+    local: HashMap<ReqId, oneshot::Sender<Response>>,
+    next_local: u64,
+}
+
+impl Shell {
+    fn new(replica: Replica) -> Self {
+        Shell {
+            replica,
+            local: HashMap::new(),
+            next_local: LOCAL_REQ_BASE,
+        }
+    }
+
+    /// Runs `f` on the replica and passes its effects on, except replies to local requests,
+    /// which go to their submitters.
+    fn step(
+        &mut self,
+        out: &mut NodeOutbox<Shell>,
+        f: impl FnOnce(&mut Replica, &mut Outbox<Msg, Response>),
+    ) {
+        let mut inner = Outbox::new();
+        f(&mut self.replica, &mut inner);
+        for effect in inner.drain() {
+            match effect {
+                Effect::Reply { req, resp } if req.0 >= LOCAL_REQ_BASE => {
+                    if let Some(tx) = self.local.remove(&req) {
+                        // The submitter may have given up; then nobody needs the answer.
+                        let _ = tx.send(resp);
+                    }
+                }
+                Effect::Reply { req, resp } => out.reply(req, resp),
+                Effect::Send { to, msg } => out.send(to, msg),
+                Effect::Respond { to, msg } => out.respond(to, msg),
+                Effect::Write { file, bytes } => out.write(file, bytes),
+                Effect::Remove { file } => out.remove(file),
+                Effect::Sync => out.sync(),
+            }
+        }
+    }
+
+    /// Hands `req` to the replica as a request of the shell's own; the answer arrives on the
+    /// returned channel.
+    fn submit(&mut self, req: Request, out: &mut NodeOutbox<Shell>) -> oneshot::Receiver<Response> {
+        let (tx, rx) = oneshot::channel();
+        if self.local.len() >= LOCAL_PENDING_MAX {
+            self.local.retain(|_, waiting| !waiting.is_closed());
+        }
+        if self.local.len() >= LOCAL_PENDING_MAX {
+            tracing::warn!("too many local requests waiting; answering busy");
+            let _ = tx.send(Response {
+                client: req.client,
+                seq: req.seq,
+                result: Err(KvError::Busy),
+            });
+            return rx;
+        }
+        self.next_local = self.next_local.wrapping_add(1).max(LOCAL_REQ_BASE);
+        let id = ReqId(self.next_local);
+        self.local.insert(id, tx);
+        self.step(out, |r, o| r.on_request(id, req, o));
+        rx
+    }
+}
+
+impl Node for Shell {
+    type Msg = Msg;
+    type Req = Request;
+    type Resp = Response;
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, out: &mut NodeOutbox<Self>) {
+        self.step(out, |r, o| r.on_message(from, msg, o));
+    }
+
+    fn on_request(&mut self, req: ReqId, body: Request, out: &mut NodeOutbox<Self>) {
+        self.step(out, |r, o| r.on_request(req, body, o));
+    }
+
+    fn on_tick(&mut self, out: &mut NodeOutbox<Self>) {
+        // Submitters that timed out or disconnected will never read their answer.
+        self.local.retain(|_, waiting| !waiting.is_closed());
+        self.step(out, |r, o| r.on_tick(o));
+    }
+}
+
+/// Unique client identities for the RESP connections of one replica process.
+///
+/// Layout: bit 63 set (clerk ids are 62-bit, so the two never meet), then 7 bits of replica
+/// id, 24 bits of a random per-process nonce (a restarted replica starts a new range), and a
+/// 32-bit counter.
+#[derive(Debug)]
+pub struct ClientIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl ClientIds {
+    /// The id source of replica `me`, with a fresh random nonce.
+    pub fn new(me: NodeId) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let nonce = RandomState::new().hash_one(std::process::id()) & 0xFF_FFFF;
+        let replica = u64::from(me.0) & 0x7F;
+        ClientIds {
+            prefix: (1 << 63) | (replica << 56) | (nonce << 32),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// A client id never handed out before by this process.
+    pub fn fresh(&self) -> u64 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.prefix | (n & 0xFFFF_FFFF)
+    }
+}
+
+/// Why a locally submitted operation got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// No answer within the deadline. The operation may still take effect.
+    #[error("timeout (the operation may still happen)")]
+    Timeout,
+    /// The replica stopped. The operation may have taken effect.
+    #[error("the replica has stopped")]
+    Shutdown,
+}
+
+/// How to reach the local core: cheap to clone, shared by RESP connections.
+#[derive(Clone)]
+pub struct Submitter {
+    node: Arc<NodeHandle<Shell>>,
+}
+
+impl Submitter {
+    /// Submits `req` to the local replica and waits at most `deadline` for its answer.
+    ///
+    /// # Errors
+    /// [`SubmitError::Timeout`] or [`SubmitError::Shutdown`]; the operation may have run.
+    pub async fn submit(
+        &self,
+        req: Request,
+        deadline: Duration,
+    ) -> Result<Result<String, KvError>, SubmitError> {
+        let node = self.node.clone();
+        let wait = async move {
+            let rx = node
+                .call(move |shell, out| shell.submit(req, out))
+                .await
+                .map_err(|_: RpcError| SubmitError::Shutdown)?;
+            rx.await.map_err(|_| SubmitError::Shutdown)
+        };
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(Ok(resp)) => Ok(resp.result),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The replica id is not an index of the peer list.
+    #[error("replica id {id} is not in a cluster of {count} replicas")]
+    BadId {
+        /// The id given.
+        id: u32,
+        /// The number of replicas.
+        count: usize,
+    },
+    /// Too many replicas (or none).
+    #[error("a cluster has 1 to {REPLICAS_MAX} replicas, not {0}")]
+    BadCount(usize),
+}
+
+/// Everything a replica server needs.
+#[derive(Debug)]
+pub struct KvServerConfig {
+    /// This replica's id: its index in `peers`.
+    pub id: NodeId,
+    /// Every replica's peer address, by id.
+    pub peers: Vec<SocketAddr>,
+    /// Bound to `peers[id]` (or port 0 in tests): peers and clerks connect here.
+    pub listener: TcpListener,
+    /// The RESP2 front door, if any.
+    pub resp: Option<TcpListener>,
+    /// Seeds the replica's random choices (back-off jitter).
+    pub seed: u64,
+}
+
+/// A running replica. Dropping it kills the replica and its RESP front door.
+pub struct KvServer {
+    node: Arc<NodeHandle<Shell>>,
+    resp: Option<JoinHandle<()>>,
+    resp_addr: Option<SocketAddr>,
+}
+
+impl KvServer {
+    /// Starts a replica.
+    ///
+    /// # Errors
+    /// [`ServerError`] if the id or the peer count is out of range.
+    ///
+    /// # Panics
+    /// If called outside a tokio runtime.
+    pub fn spawn(config: KvServerConfig) -> Result<KvServer, ServerError> {
+        let count = config.peers.len();
+        if count == 0 || count > REPLICAS_MAX {
+            return Err(ServerError::BadCount(count));
+        }
+        if config.id.index() >= count {
+            return Err(ServerError::BadId {
+                id: config.id.0,
+                count,
+            });
+        }
+        let peer_count = u32::try_from(count).expect("at most REPLICAS_MAX");
+        let replica = Replica::new(config.id, peer_count, config.seed);
+        let node_config = NodeConfig {
+            id: config.id,
+            listener: config.listener,
+            peers: config.peers,
+            tick: TICK,
+            data_dir: None,
+        };
+        let resp_addr = config.resp.as_ref().and_then(|l| l.local_addr().ok());
+        let node = Arc::new(spawn_node(Shell::new(replica), node_config));
+        let resp = config.resp.map(|listener| {
+            let submitter = Submitter { node: node.clone() };
+            let ids = Arc::new(ClientIds::new(config.id));
+            tokio::spawn(resp_front::serve(listener, submitter, ids))
+        });
+        Ok(KvServer {
+            node,
+            resp,
+            resp_addr,
+        })
+    }
+
+    /// Starts `count` replicas on ephemeral loopback ports, each with a RESP listener if
+    /// `resp` (tests, benches).
+    ///
+    /// # Errors
+    /// If sockets cannot be bound.
+    pub async fn local_cluster(count: usize, resp: bool) -> std::io::Result<Vec<KvServer>> {
+        let (listeners, addrs) = rpc::bind_loopback(count).await?;
+        let mut servers = Vec::with_capacity(count);
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let resp = if resp {
+                Some(TcpListener::bind("127.0.0.1:0").await?)
+            } else {
+                None
+            };
+            let id = NodeId(u32::try_from(i).map_err(std::io::Error::other)?);
+            let config = KvServerConfig {
+                id,
+                peers: addrs.clone(),
+                listener,
+                resp,
+                seed: i as u64 + 1,
+            };
+            servers.push(KvServer::spawn(config).map_err(std::io::Error::other)?);
+        }
+        Ok(servers)
+    }
+
+    /// The RESP front door's address, if it has one.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp_addr
+    }
+
+    /// A handle for submitting operations to this replica directly.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            node: self.node.clone(),
+        }
+    }
+
+    /// Stops the replica abruptly, as a crash would (its RESP front door too).
+    pub fn kill(&self) {
+        if let Some(resp) = &self.resp {
+            resp.abort();
+        }
+        self.node.kill();
+    }
+
+    /// True once the replica has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.node.is_finished()
+    }
+}
+
+impl Drop for KvServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

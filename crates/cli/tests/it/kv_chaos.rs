@@ -1,0 +1,111 @@
+//! kvpaxos as real processes under a crash (issue 5, "Real processes and real clients"): three
+//! `dsys kv serve`, four clerks writing and reading the same few keys, one replica SIGKILLed
+//! midway (replicas have no disk, so it stays down: the cluster goes on with 2 of 3). Every
+//! operation is recorded with wall-clock times and the history must be linearizable.
+
+#![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
+
+use super::kv_cluster;
+use check::{Budget, History, KvInput, KvOutput, check_kv};
+use kvpaxos::Op;
+use kvpaxos::server::TcpClerk;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Clerks running at once.
+const CLIENTS: u64 = 4;
+/// Load before the kill, and after it.
+const PHASE: Duration = Duration::from_millis(800);
+/// One operation's deadline: failing over from a dead replica takes a retry (100 ms), and a
+/// Paxos round may need a few more ticks while the dead peer's messages time out.
+const OP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runs operations until `stop`, recording each into `history`; returns how many completed.
+async fn client(
+    id: u64,
+    servers: Vec<SocketAddr>,
+    history: Arc<Mutex<History>>,
+    start: Instant,
+    stop: Instant,
+) -> u64 {
+    let mut clerk = TcpClerk::new(1000 + id, &servers);
+    let mut rng = rpc::Rng::new(id + 1);
+    let mut done = 0;
+    let mut n = 0u64;
+    while Instant::now() < stop {
+        n += 1;
+        let key = format!("k{}", rng.below(3));
+        let value = format!("c{id}.{n} ");
+        let (op, input) = match rng.below(3) {
+            0 => (Op::Get { key: key.clone() }, KvInput::get(key)),
+            1 => (
+                Op::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+                KvInput::put(key, value),
+            ),
+            _ => (
+                Op::Append {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+                KvInput::append(key, value),
+            ),
+        };
+        let is_get = matches!(op, Op::Get { .. });
+        let op_id = {
+            let call = start.elapsed().as_nanos() as u64;
+            history.lock().expect("lock").invoke(id, input, call)
+        };
+        // A timed-out operation stays pending in the history: it may or may not have run.
+        if let Ok(value) = clerk.run(op, OP_DEADLINE).await {
+            let output = if is_get {
+                KvOutput::value(value)
+            } else {
+                KvOutput::Ok
+            };
+            let ret = start.elapsed().as_nanos() as u64;
+            history.lock().expect("lock").complete(op_id, output, ret);
+            done += 1;
+        }
+    }
+    done
+}
+
+/// Four clerks (each starting at a different replica) run Get/Put/Append on three keys for
+/// 0.8 s, replica 0 is SIGKILLed, and they run 0.8 s more against the two survivors. The
+/// clerks must keep completing operations after the kill, and the whole history (pending
+/// operations included) must pass the linearizability checker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_sigkill_one_replica_history_stays_linearizable() {
+    let mut replicas = kv_cluster::start(3, false);
+    let addrs: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let history = Arc::new(Mutex::new(History::new()));
+    let start = Instant::now();
+    let kill_at = start + PHASE;
+    let stop = kill_at + PHASE;
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..CLIENTS {
+        let mut servers = addrs.clone();
+        servers.rotate_left(id as usize % addrs.len());
+        tasks.spawn(client(id, servers, history.clone(), start, stop));
+    }
+    tokio::time::sleep_until(kill_at.into()).await;
+    replicas[0].kill();
+    let before_kill = history.lock().expect("lock").len();
+
+    let mut completed = 0;
+    while let Some(done) = tasks.join_next().await {
+        completed += done.expect("client task");
+    }
+    let history = history.lock().expect("lock");
+    let after_kill = history.len() - before_kill;
+    assert!(completed >= 20, "only {completed} operations completed");
+    assert!(
+        after_kill >= 10,
+        "only {after_kill} operations started after the kill"
+    );
+    check_kv(&history, Budget::default()).assert_linearizable();
+}

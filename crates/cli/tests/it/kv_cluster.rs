@@ -1,0 +1,95 @@
+//! Shared by the kvpaxos process tests: a cluster of `dsys kv serve` processes on loopback.
+
+#![allow(clippy::disallowed_methods)] // Real processes: waits are bounded by wall-clock time.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+/// One `dsys kv serve` process. Killed (SIGKILL) when dropped.
+pub struct Replica {
+    child: Child,
+    /// Its peer (and clerk) address.
+    pub addr: SocketAddr,
+    /// Its RESP address, if started with `--resp`.
+    pub resp: Option<SocketAddr>,
+}
+
+impl Replica {
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Free loopback addresses: bound on port 0, then released for the processes to bind.
+fn free_addrs(count: usize) -> Vec<SocketAddr> {
+    let probes: Vec<_> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
+        .collect();
+    probes
+        .iter()
+        .map(|p| p.local_addr().expect("probe address"))
+        .collect()
+}
+
+/// Starts `count` replicas (with a RESP listener on a free port each if `resp`) and waits
+/// for each to print its readiness line (a process that fails to start closes its stdout,
+/// which ends the wait with a panic naming its output).
+pub fn start(count: usize, resp: bool) -> Vec<Replica> {
+    let peers = free_addrs(count);
+    let list = peers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    (0..count)
+        .map(|id| {
+            let mut args = vec![
+                "kv".to_string(),
+                "serve".into(),
+                "--id".into(),
+                id.to_string(),
+                "--peers".into(),
+                list.clone(),
+            ];
+            if resp {
+                args.extend(["--resp".into(), "127.0.0.1:0".into()]);
+            }
+            let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn dsys kv serve");
+            let stdout = child.stdout.take().expect("piped stdout");
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read the readiness line");
+            assert!(
+                line.starts_with(&format!("kv replica {id} listening on {}", peers[id])),
+                "dsys {args:?} printed {line:?}"
+            );
+            let resp = resp.then(|| {
+                line.trim()
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("no RESP address in {line:?}"))
+            });
+            Replica {
+                child,
+                addr: peers[id],
+                resp,
+            }
+        })
+        .collect()
+}

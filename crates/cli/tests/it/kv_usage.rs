@@ -1,0 +1,152 @@
+//! `dsys kv` as a user meets it: malformed arguments are usage errors (exit 2), well-formed
+//! but impossible values are errors (exit 1) with a message naming the value, and a client
+//! with no replica to talk to exits 1 saying so. Never a panic.
+
+use std::process::Command;
+
+fn dsys(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dsys"))
+        .args(args)
+        .output()
+        .expect("run dsys");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    (output.status.code(), stderr)
+}
+
+const PEERS: &str = "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3";
+
+/// Missing or malformed arguments: exit 2 with clap's message.
+#[test]
+fn kv_bad_arguments_are_usage_errors() {
+    for args in [
+        &["kv"][..],
+        &["kv", "serve", "--id", "0"],
+        &["kv", "serve", "--peers", PEERS],
+        &["kv", "serve", "--id", "-1", "--peers", PEERS],
+        &["kv", "serve", "--id", "x", "--peers", PEERS],
+        &["kv", "serve", "--id", "0", "--peers", "nonsense"],
+        &[
+            "kv",
+            "serve",
+            "--id",
+            "0",
+            "--peers",
+            PEERS,
+            "--resp",
+            "999.1.1.1:1",
+        ],
+        &["kv", "get", "k"],
+        &["kv", "get", "--servers", "127.0.0.1:1"],
+        &["kv", "get", "--servers", "no-port", "k"],
+        &["kv", "put", "--servers", "127.0.0.1:1", "k"],
+        &[
+            "kv",
+            "get",
+            "--servers",
+            "127.0.0.1:1",
+            "--timeout",
+            "0",
+            "k",
+        ],
+        &[
+            "kv",
+            "append",
+            "--servers",
+            "127.0.0.1:1",
+            "--timeout",
+            "x",
+            "k",
+            "v",
+        ],
+    ] {
+        let (code, stderr) = dsys(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error") || stderr.contains("Usage"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Well-formed but impossible values: exit 1 and a message that names the problem.
+#[test]
+fn kv_bad_values_are_errors_with_a_message() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["kv", "serve", "--id", "3", "--peers", PEERS],
+            "--id 3 is out of range",
+        ),
+        (
+            &[
+                "kv",
+                "serve",
+                "--id",
+                "0",
+                "--peers",
+                "127.0.0.1:1,127.0.0.1:1",
+            ],
+            "lists 127.0.0.1:1 twice",
+        ),
+        (
+            &[
+                "kv",
+                "serve",
+                "--id",
+                "0",
+                "--peers",
+                "127.0.0.1:0,127.0.0.1:2",
+            ],
+            "not an address other replicas can reach",
+        ),
+        (
+            &[
+                "kv",
+                "serve",
+                "--id",
+                "0",
+                "--peers",
+                PEERS,
+                "--resp",
+                "127.0.0.1:2",
+            ],
+            "also a peer address",
+        ),
+        (
+            &["kv", "get", "--servers", "127.0.0.1:1,127.0.0.1:1", "k"],
+            "lists 127.0.0.1:1 twice",
+        ),
+        (
+            // Port 1 on loopback: nothing listens, every connection is refused at once.
+            &[
+                "kv",
+                "get",
+                "--servers",
+                "127.0.0.1:1",
+                "--timeout",
+                "1",
+                "k",
+            ],
+            "no replica answered within 1s",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, stderr) = dsys(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: want {want:?} in {stderr}");
+    }
+}
+
+/// A peer address that is already taken: exit 1 naming the address.
+#[test]
+fn kv_serve_on_a_taken_address_fails_clearly() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let peers = format!("{addr},127.0.0.1:2,127.0.0.1:3");
+    let (code, stderr) = dsys(&["kv", "serve", "--id", "0", "--peers", &peers]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("binding the peer address {addr}")),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,328 @@
+//! The Redis-protocol (RESP2) front door of a replica: stock `redis-cli` and `redis-benchmark`
+//! talk to the replicated store.
+//!
+//! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`]s
+//! through the log (so whichever replica a client reaches, it sees the same linearizable
+//! store); PING, the `CONFIG GET`/`COMMAND` start-up probes, unknown commands and wrong arity
+//! are answered locally ([`Command::local_reply`]), and the connection stays open. A malformed
+//! stream gets Redis's `-ERR Protocol error` line after the replies already owed, and closes
+//! that connection only.
+//!
+//! Pipelining: replies go out in command order. Up to [`PIPELINE_DEPTH_MAX`] commands of one
+//! connection are in flight at once, each under a client id of its own (so each id has one
+//! operation at a time, as the at-most-once table requires). They were all sent before any
+//! was answered, so any order among them is linearizable; to keep Redis's per-connection
+//! guarantee that a connection sees its own writes, a command on a key that an earlier
+//! command of the same connection still has in flight waits until everything before it is
+//! answered.
+//!
+//! What differs from Redis, by the store's nature: values are UTF-8 text (the store holds
+//! strings), and a missing key reads as the empty string (GET answers `""`, never nil).
+//! APPEND answers the key's length as read right after the append (one more log entry): with
+//! concurrent appenders to the same key it may include their appends too.
+
+use super::{ClientIds, SubmitError, Submitter};
+use crate::msg::{KvError, Op, Request};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use resp::{Command, Reply, RespCodec};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// RESP connections open at once. Why 1024: redis-benchmark's usual 50–200 clients with room
+/// to spare, far below a process's descriptor limit. Past it a new connection is told
+/// `-ERR max number of clients reached` (Redis's words) and closed.
+pub const RESP_CONNECTIONS_MAX: usize = 1024;
+
+/// Commands of one connection in flight at once. Why 16: redis-benchmark's `-P 16`; deeper
+/// pipelines still work, the rest waits in the socket buffer (TCP backpressure).
+pub const PIPELINE_DEPTH_MAX: usize = 16;
+
+/// How long an operation may wait for the log before the client is told
+/// `-ERR timeout (the operation may still happen)`.
+pub const OP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Pause after a failed `accept` (out of descriptors, say) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts RESP connections on `listener` until the task is aborted; aborting it also ends
+/// every connection (they live in its `JoinSet`).
+pub async fn serve(listener: TcpListener, submitter: Submitter, ids: Arc<ClientIds>) {
+    let slots = Arc::new(Semaphore::new(RESP_CONNECTIONS_MAX));
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let mut socket = match accepted {
+            Ok((socket, _)) => socket,
+            Err(err) => {
+                tracing::warn!(%err, "RESP accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("too many RESP connections; refusing one");
+            connections.spawn(async move {
+                let _ = socket
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let connection = Connection::new(submitter.clone(), ids.clone());
+        connections.spawn(connection.run(socket, permit));
+    }
+}
+
+/// A client id of the connection with its last sequence number: one operation at a time.
+struct SubClient {
+    id: u64,
+    seq: u64,
+}
+
+impl SubClient {
+    fn request(&mut self, op: Op) -> Request {
+        self.seq += 1;
+        Request {
+            client: self.id,
+            seq: self.seq,
+            op,
+        }
+    }
+}
+
+/// What one command's future yields: its reply, the key it held and the client id to reuse.
+type Answered = (Reply, Option<Bytes>, Option<SubClient>);
+
+/// One RESP connection.
+struct Connection {
+    submitter: Submitter,
+    ids: Arc<ClientIds>,
+    /// Client ids free for the next command.
+    free: Vec<SubClient>,
+    /// Commands in flight, answered in order.
+    in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
+    /// Keys of the commands in flight, with how many hold each.
+    keys: HashMap<Bytes, usize>,
+}
+
+impl Connection {
+    fn new(submitter: Submitter, ids: Arc<ClientIds>) -> Self {
+        Connection {
+            submitter,
+            ids,
+            free: Vec::new(),
+            in_flight: FuturesOrdered::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, socket: TcpStream, _permit: OwnedSemaphorePermit) {
+        let (read, write) = socket.into_split();
+        let mut reader = FramedRead::new(read, RespCodec);
+        let mut writer = FramedWrite::new(write, RespCodec);
+        // A command read but not admitted yet (its key is in flight).
+        let mut held: Option<Command> = None;
+        // Set once the client has sent all it will: EOF, or a protocol error to report last.
+        let mut finished: Option<Option<Reply>> = None;
+        loop {
+            if let Some(command) = held.take() {
+                if self.conflicts(&command) {
+                    held = Some(command);
+                } else {
+                    self.admit(command);
+                }
+            }
+            if finished.is_some() && held.is_none() && self.in_flight.is_empty() {
+                break;
+            }
+            let can_read =
+                finished.is_none() && held.is_none() && self.in_flight.len() < PIPELINE_DEPTH_MAX;
+            tokio::select! {
+                biased;
+                next = reader.next(), if can_read => match next {
+                    Some(Ok(command)) => held = Some(command),
+                    Some(Err(err)) => {
+                        tracing::debug!(%err, "RESP protocol error; closing the connection");
+                        finished = Some(Some(err.to_reply()));
+                    }
+                    None => finished = Some(None),
+                },
+                Some(answered) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    if self.write_ready(&mut writer, answered).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(Some(reply)) = finished {
+            let _ = SinkExt::<Reply>::send(&mut writer, reply).await;
+        }
+    }
+
+    /// Writes `first` and every further reply already available, then flushes once.
+    async fn write_ready(
+        &mut self,
+        writer: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, RespCodec>,
+        first: Answered,
+    ) -> Result<(), resp::RespError> {
+        let mut next = Some(first);
+        while let Some((reply, key, sub)) = next {
+            self.release(key, sub);
+            writer.feed(reply).await?;
+            next = self.in_flight.next().now_or_never().flatten();
+        }
+        SinkExt::<Reply>::flush(writer).await
+    }
+
+    fn release(&mut self, key: Option<Bytes>, sub: Option<SubClient>) {
+        if let Some(key) = key
+            && let Some(count) = self.keys.get_mut(&key)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.keys.remove(&key);
+            }
+        }
+        if let Some(sub) = sub {
+            self.free.push(sub);
+        }
+    }
+
+    /// True if `command` touches a key an earlier command still has in flight.
+    fn conflicts(&self, command: &Command) -> bool {
+        key_of(command).is_some_and(|key| self.keys.contains_key(key))
+    }
+
+    fn admit(&mut self, command: Command) {
+        if let Some(reply) = command.local_reply() {
+            self.in_flight
+                .push_back(futures::future::ready((reply, None, None)).boxed());
+            return;
+        }
+        let key = key_of(&command).cloned();
+        let op = match to_op(command) {
+            Ok(op) => op,
+            Err(reply) => {
+                self.in_flight
+                    .push_back(futures::future::ready((reply, None, None)).boxed());
+                return;
+            }
+        };
+        if let Some(key) = &key {
+            *self.keys.entry(key.clone()).or_insert(0) += 1;
+        }
+        let sub = self.free.pop().unwrap_or_else(|| SubClient {
+            id: self.ids.fresh(),
+            seq: 0,
+        });
+        let submitter = self.submitter.clone();
+        self.in_flight
+            .push_back(execute(submitter, sub, op, key).boxed());
+    }
+}
+
+/// Runs one store command and builds its reply. A client id whose operation timed out is
+/// retired (that operation may still run later, after a newer one under the same id).
+async fn execute(submitter: Submitter, mut sub: SubClient, op: Op, key: Option<Bytes>) -> Answered {
+    let kind = Kind::of(&op);
+    let append_key = match &op {
+        Op::Append { key, .. } => Some(key.clone()),
+        _ => None,
+    };
+    let result = submitter.submit(sub.request(op), OP_DEADLINE).await;
+    let reply = match (kind, result) {
+        (_, Err(err)) => return (error_reply(err), key, None),
+        (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
+        (Kind::Get, Ok(Ok(value))) => Reply::Bulk(Bytes::from(value)),
+        (Kind::Set, Ok(Ok(_))) => Reply::ok(),
+        (Kind::Append, Ok(Ok(result))) => {
+            if let Ok(len) = result.parse::<i64>() {
+                Reply::Integer(len)
+            } else {
+                let read = Op::Get {
+                    key: append_key.expect("an Append has a key"),
+                };
+                match submitter.submit(sub.request(read), OP_DEADLINE).await {
+                    Ok(Ok(value)) => Reply::Integer(i64::try_from(value.len()).unwrap_or(i64::MAX)),
+                    Ok(Err(err)) => return (kv_error_reply(err), key, Some(sub)),
+                    Err(err) => return (error_reply(err), key, None),
+                }
+            }
+        }
+    };
+    (reply, key, Some(sub))
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Get,
+    Set,
+    Append,
+}
+
+impl Kind {
+    fn of(op: &Op) -> Kind {
+        match op {
+            Op::Get { .. } => Kind::Get,
+            Op::Put { .. } => Kind::Set,
+            Op::Append { .. } => Kind::Append,
+        }
+    }
+}
+
+fn error_reply(err: SubmitError) -> Reply {
+    Reply::error(format!("ERR {err}"))
+}
+
+fn kv_error_reply(err: KvError) -> Reply {
+    if err == KvError::Busy {
+        Reply::error("ERR busy")
+    } else {
+        Reply::error(format!("ERR {err}"))
+    }
+}
+
+fn key_of(command: &Command) -> Option<&Bytes> {
+    match command {
+        Command::Get { key } | Command::Set { key, .. } | Command::Append { key, .. } => Some(key),
+        _ => None,
+    }
+}
+
+/// The store operation of a GET, SET or APPEND; an error reply if a key or value is not text.
+fn to_op(command: Command) -> Result<Op, Reply> {
+    Ok(match command {
+        Command::Get { key } => Op::Get { key: text(key)? },
+        Command::Set { key, value } => Op::Put {
+            key: text(key)?,
+            value: text(value)?,
+        },
+        Command::Append { key, value } => Op::Append {
+            key: text(key)?,
+            value: text(value)?,
+        },
+        other => {
+            return Err(other
+                .local_reply()
+                .unwrap_or_else(|| Reply::error("ERR unsupported command")));
+        }
+    })
+}
+
+fn text(bytes: Bytes) -> Result<String, Reply> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Reply::error("ERR this store holds UTF-8 text: keys and values must be UTF-8"))
+}
