@@ -26,6 +26,7 @@
 //! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
 
 mod acceptor;
+pub mod leader;
 mod msg;
 mod peer;
 mod proposer;

@@ -119,11 +119,65 @@ pub enum Body {
         /// The instance asked about.
         seq: Seq,
     },
+    /// The value of `seq` was chosen at `ballot` (Multi-Paxos): an acceptor that accepted at
+    /// that ballot already holds the value, so the leader sends only this; one that did not
+    /// answers with [`Body::Learn`].
+    Commit {
+        /// The instance.
+        seq: Seq,
+        /// The ballot the value was chosen at.
+        ballot: Ballot,
+    },
+    /// Tell me the decision of `seq`, if you know it (answered with [`Body::Decided`]).
+    Learn {
+        /// The instance.
+        seq: Seq,
+    },
+    /// Multi-Paxos phase 1a, for every instance at once: promise to refuse ballots below
+    /// `ballot` in every instance, and report what you accepted or know decided from `from` on.
+    PrepareAll {
+        /// The lowest instance to report on: the candidate knows every one below it decided.
+        from: Seq,
+        /// The candidate's ballot.
+        ballot: Ballot,
+    },
+    /// Multi-Paxos phase 1b: promised `ballot` for every instance. The report covers every
+    /// instance in `from..upto` (`upto` = `None`: every instance from `from` on); it is cut at
+    /// [`crate::leader::REPORT_ENTRIES_MAX`] entries so that it always fits a frame.
+    PromiseAll {
+        /// The `from` of the PrepareAll answered.
+        from: Seq,
+        /// The ballot promised.
+        ballot: Ballot,
+        /// Instances accepted but not known decided: (instance, ballot, value).
+        accepted: Vec<(Seq, Ballot, Value)>,
+        /// Instances known decided: (instance, value).
+        decided: Vec<(Seq, Value)>,
+        /// Where the report stops, if it was cut.
+        upto: Option<Seq>,
+    },
+    /// A PrepareAll or Heartbeat at `ballot` was refused: the acceptor promised `promised`, or
+    /// (when `promised` is lower) it hears another leader and keeps it.
+    Refused {
+        /// The refused ballot.
+        ballot: Ballot,
+        /// The acceptor's promise for every instance.
+        promised: Option<Ballot>,
+    },
+    /// The leader of `ballot` is alive. Sent every tick; `max` lets followers see instances
+    /// they missed.
+    Heartbeat {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The leader's highest known instance.
+        max: Option<Seq>,
+    },
 }
 
 impl Body {
-    /// The instance this message is about.
-    pub fn seq(&self) -> Seq {
+    /// The instance this message is about, if it names one (for a Heartbeat, the leader's
+    /// highest; a PrepareAll and its answer are about every instance).
+    pub fn seq(&self) -> Option<Seq> {
         match self {
             Body::Prepare { seq, .. }
             | Body::Promise { seq, .. }
@@ -131,7 +185,11 @@ impl Body {
             | Body::Accepted { seq, .. }
             | Body::Reject { seq, .. }
             | Body::Decided { seq, .. }
-            | Body::Forgotten { seq, .. } => *seq,
+            | Body::Forgotten { seq, .. }
+            | Body::Commit { seq, .. }
+            | Body::Learn { seq } => Some(*seq),
+            Body::Heartbeat { max, .. } => *max,
+            Body::PrepareAll { .. } | Body::PromiseAll { .. } | Body::Refused { .. } => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! proposer, plus the `done`/`min` bookkeeping that lets every peer forget old instances.
 
 use crate::acceptor::{Acceptor, Vote};
+use crate::leader::Role;
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
 use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
@@ -16,34 +17,45 @@ const INSTANCE_OVERHEAD_BYTES: usize = 160;
 
 /// Everything one peer knows about one instance.
 #[derive(Clone, Debug, Default)]
-struct Instance {
-    acceptor: Acceptor,
+pub(crate) struct Instance {
+    pub(crate) acceptor: Acceptor,
     /// The chosen value, once this peer knows it. Never changes after that.
-    decided: Option<Value>,
+    pub(crate) decided: Option<Value>,
     /// Present from `start` until the peer learns the decision.
-    proposer: Option<Proposer>,
+    pub(crate) proposer: Option<Proposer>,
 }
 
 /// A Paxos peer: the sans-IO core behind SPEC §5.1's `Make`.
 #[derive(Debug)]
 pub struct Peer {
-    me: NodeId,
-    peer_count: u32,
-    rng: Rng,
-    now: Ticks,
-    instances: BTreeMap<Seq, Instance>,
+    pub(crate) me: NodeId,
+    pub(crate) peer_count: u32,
+    pub(crate) rng: Rng,
+    pub(crate) now: Ticks,
+    pub(crate) instances: BTreeMap<Seq, Instance>,
     /// The highest `done` argument heard from each peer (ours included); `None` = never called.
     done_by_peer: Vec<Option<Seq>>,
     /// A lower bound on `min()`: the highest `min` any peer reported in a message.
     min_reported: Seq,
     /// The instances with an active proposer, so that a tick costs O(proposers), not
     /// O(instances held).
-    proposing: BTreeSet<Seq>,
+    pub(crate) proposing: BTreeSet<Seq>,
     /// The highest instance this peer has heard of; never goes down.
     max_seen: Option<Seq>,
     /// How many decisions this peer has learned since it started; a driver compares it before
     /// and after an input to learn cheaply that something was decided.
     decisions_learned: u64,
+    /// The acceptor's promise for every instance at once (Multi-Paxos `PrepareAll`): the floor
+    /// under each instance's own promise. Never goes down.
+    pub(crate) floor: Option<Ballot>,
+    /// Follower, candidate or leader (see [`crate::leader`]).
+    pub(crate) role: Role,
+    /// The leader (or candidate) this peer last heard from, and when.
+    pub(crate) heard: Option<(NodeId, Ticks)>,
+    /// The highest round in any ballot seen, so a new campaign can go above all of them.
+    pub(crate) highest_round: u64,
+    /// A failed campaign makes `lead` wait until this tick.
+    pub(crate) campaign_allowed_at: Ticks,
 }
 
 impl Peer {
@@ -67,6 +79,11 @@ impl Peer {
             proposing: BTreeSet::new(),
             max_seen: None,
             decisions_learned: 0,
+            floor: None,
+            role: Role::Follower,
+            heard: None,
+            highest_round: 0,
+            campaign_allowed_at: Ticks(0),
         }
     }
 
@@ -87,9 +104,18 @@ impl Peer {
         if instance.decided.is_some() || instance.proposer.is_some() {
             return;
         }
-        instance.proposer = Some(Proposer::new(me, value));
+        instance.proposer = Some(Proposer::new(me, value.clone()));
         self.proposing.insert(seq);
-        self.begin_round(seq, out);
+        match &self.role {
+            Role::Leader { ballot, from } if seq >= *from => {
+                let ballot = *ballot;
+                self.accept_round(seq, ballot, value, out);
+            }
+            // The campaign will start phase 2 here once won; a classic round now would promise
+            // this instance above the campaign's ballot and make our own campaign fail.
+            Role::Candidate(_) => {}
+            _ => self.begin_round(seq, out),
+        }
     }
 
     /// What this peer knows of instance `seq`. Purely local: sends nothing.
@@ -157,11 +183,11 @@ impl Peer {
             .filter_map(|(seq, i)| i.decided.as_ref().map(|v| (*seq, v)))
     }
 
-    fn majority(&self) -> usize {
+    pub(crate) fn majority(&self) -> usize {
         self.peer_count as usize / 2 + 1
     }
 
-    fn note_seq(&mut self, seq: Seq) {
+    pub(crate) fn note_seq(&mut self, seq: Seq) {
         if self.max_seen.is_none_or(|m| seq > m) {
             self.max_seen = Some(seq);
         }
@@ -180,7 +206,7 @@ impl Peer {
         }
     }
 
-    fn envelope(&self, body: Body) -> Msg {
+    pub(crate) fn envelope(&self, body: Body) -> Msg {
         Msg {
             done: self.done_by_peer[self.me.index()],
             min: self.min(),
@@ -188,7 +214,7 @@ impl Peer {
         }
     }
 
-    fn broadcast(&self, body: Body, out: &mut PaxosOutbox) {
+    pub(crate) fn broadcast(&self, body: Body, out: &mut PaxosOutbox) {
         for peer in (0..self.peer_count).map(NodeId).filter(|p| *p != self.me) {
             out.send(peer, self.envelope(body.clone()));
         }
@@ -204,8 +230,11 @@ impl Peer {
         let Some(proposer) = instance.proposer.as_mut() else {
             return;
         };
-        let ballot = proposer.begin_round(now, instance.acceptor.promised());
-        let Vote::Promise(accepted) = instance.acceptor.on_prepare(ballot) else {
+        let floor = self.floor;
+        let promised = instance.acceptor.promised().max(floor);
+        let ballot = proposer.begin_round(now, promised);
+        self.highest_round = self.highest_round.max(ballot.round);
+        let Vote::Promise(accepted) = instance.acceptor.on_prepare(ballot, floor) else {
             unreachable!("our acceptor refused ballot {ballot} chosen above its own promise");
         };
         let progress = proposer.on_promise(me, ballot, accepted, majority);
@@ -218,26 +247,49 @@ impl Peer {
     fn advance(&mut self, seq: Seq, ballot: Ballot, progress: Progress, out: &mut PaxosOutbox) {
         match progress {
             Progress::Waiting => {}
-            Progress::Propose(value) => {
-                let (me, majority) = (self.me, self.majority());
-                let Some(instance) = self.instances.get_mut(&seq) else {
-                    return;
-                };
-                let Some(proposer) = instance.proposer.as_mut() else {
-                    return;
-                };
-                let local = match instance.acceptor.on_accept(ballot, &value) {
-                    Vote::Accepted => proposer.on_accepted(me, ballot, majority),
-                    _ => Progress::Waiting,
-                };
-                self.broadcast(Body::Accept { seq, ballot, value }, out);
-                self.advance(seq, ballot, local, out);
-            }
+            Progress::Propose(value) => self.accept_round(seq, ballot, value, out),
             Progress::Chosen(value) => {
                 self.learn(seq, value.clone());
-                self.broadcast(Body::Decided { seq, value }, out);
+                if matches!(self.role, Role::Leader { ballot: led, .. } if led == ballot) {
+                    // Every acceptor that accepted at this ballot holds the value already.
+                    self.broadcast(Body::Commit { seq, ballot }, out);
+                } else {
+                    self.broadcast(Body::Decided { seq, value }, out);
+                }
             }
         }
+    }
+
+    /// Phase 2 of the proposer of `seq` at `ballot`: accepts locally by function call and asks
+    /// every other peer by message. A local refusal (a classic proposer promised this instance
+    /// higher) sends the proposer back to phase 1 after a back-off.
+    pub(crate) fn accept_round(
+        &mut self,
+        seq: Seq,
+        ballot: Ballot,
+        value: Value,
+        out: &mut PaxosOutbox,
+    ) {
+        let (me, now, majority, floor) = (self.me, self.now, self.majority(), self.floor);
+        let Some(instance) = self.instances.get_mut(&seq) else {
+            return;
+        };
+        let Some(proposer) = instance.proposer.as_mut() else {
+            return;
+        };
+        if proposer.accepting().is_none_or(|(b, _)| b != ballot) {
+            proposer.begin_accepting(now, ballot, value.clone());
+        }
+        let local = match instance.acceptor.on_accept(ballot, &value, floor) {
+            Vote::Accepted => proposer.on_accepted(me, ballot, majority),
+            Vote::Reject(promised) => {
+                proposer.on_reject(ballot, promised, now, &mut self.rng);
+                return;
+            }
+            Vote::Promise(_) => unreachable!("an accept is never answered with Promise"),
+        };
+        self.broadcast(Body::Accept { seq, ballot, value }, out);
+        self.advance(seq, ballot, local, out);
     }
 
     /// Records the decision of `seq`. The acceptor and proposer are no longer needed: Prepares and
@@ -245,7 +297,7 @@ impl Peer {
     ///
     /// # Panics
     /// If a different value was already decided: that would break Paxos' one safety property.
-    fn learn(&mut self, seq: Seq, value: Value) {
+    pub(crate) fn learn(&mut self, seq: Seq, value: Value) {
         if seq < self.min() {
             return;
         }
@@ -282,7 +334,9 @@ impl Peer {
 
     /// Acceptor side: answer a Prepare or an Accept from `from`.
     fn on_ballot(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
-        let seq = body.seq();
+        let seq = body
+            .seq()
+            .expect("prepares, accepts and votes name their instance");
         let min = self.min();
         if seq < min {
             out.respond(from, self.envelope(Body::Forgotten { seq }));
@@ -298,29 +352,32 @@ impl Peer {
             return;
         }
         let reply = match body {
-            Body::Prepare { ballot, .. } => match instance.acceptor.on_prepare(ballot) {
-                Vote::Promise(accepted) => Body::Promise {
-                    seq,
-                    ballot,
-                    accepted,
-                },
-                Vote::Reject(promised) => Body::Reject {
-                    seq,
-                    ballot,
-                    promised,
-                },
-                Vote::Accepted => unreachable!("a prepare is never answered with Accepted"),
-            },
-            Body::Accept { ballot, value, .. } => match instance.acceptor.on_accept(ballot, &value)
-            {
-                Vote::Accepted => Body::Accepted { seq, ballot },
-                Vote::Reject(promised) => Body::Reject {
-                    seq,
-                    ballot,
-                    promised,
-                },
-                Vote::Promise(_) => unreachable!("an accept is never answered with Promise"),
-            },
+            Body::Prepare { ballot, .. } => {
+                match instance.acceptor.on_prepare(ballot, self.floor) {
+                    Vote::Promise(accepted) => Body::Promise {
+                        seq,
+                        ballot,
+                        accepted,
+                    },
+                    Vote::Reject(promised) => Body::Reject {
+                        seq,
+                        ballot,
+                        promised,
+                    },
+                    Vote::Accepted => unreachable!("a prepare is never answered with Accepted"),
+                }
+            }
+            Body::Accept { ballot, value, .. } => {
+                match instance.acceptor.on_accept(ballot, &value, self.floor) {
+                    Vote::Accepted => Body::Accepted { seq, ballot },
+                    Vote::Reject(promised) => Body::Reject {
+                        seq,
+                        ballot,
+                        promised,
+                    },
+                    Vote::Promise(_) => unreachable!("an accept is never answered with Promise"),
+                }
+            }
             other => unreachable!("on_ballot called with {other:?}"),
         };
         out.respond(from, self.envelope(reply));
@@ -329,7 +386,9 @@ impl Peer {
     /// Proposer side: count a vote from `from` for the proposer of its instance, if any.
     fn on_vote(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
         let (now, majority) = (self.now, self.majority());
-        let seq = body.seq();
+        let seq = body
+            .seq()
+            .expect("prepares, accepts and votes name their instance");
         let Some(proposer) = self
             .instances
             .get_mut(&seq)
@@ -349,6 +408,7 @@ impl Peer {
                 ballot, promised, ..
             } => {
                 proposer.on_reject(ballot, promised, now, &mut self.rng);
+                self.on_refusal(from, ballot, Some(promised));
                 return;
             }
             other => unreachable!("on_vote called with {other:?}"),
@@ -379,7 +439,10 @@ impl Node for Peer {
         if learned_done || learned_min {
             self.forget();
         }
-        self.note_seq(msg.body.seq());
+        if let Some(seq) = msg.body.seq() {
+            self.note_seq(seq);
+        }
+        self.note_ballots(&msg.body);
         match msg.body {
             body @ (Body::Prepare { .. } | Body::Accept { .. }) => self.on_ballot(from, body, out),
             body @ (Body::Promise { .. } | Body::Accepted { .. } | Body::Reject { .. }) => {
@@ -388,6 +451,21 @@ impl Node for Peer {
             Body::Decided { seq, value } => self.on_decided(seq, value, out),
             // The envelope's `min` has already made this peer forget the instance.
             Body::Forgotten { .. } => {}
+            Body::Commit { seq, ballot } => self.on_commit(from, seq, ballot, out),
+            Body::Learn { seq } => self.on_learn(from, seq, out),
+            Body::PrepareAll {
+                from: first,
+                ballot,
+            } => self.on_prepare_all(from, first, ballot, out),
+            Body::PromiseAll {
+                from: first,
+                ballot,
+                accepted,
+                decided,
+                upto,
+            } => self.on_promise_all(from, first, ballot, accepted, decided, upto, out),
+            Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
+            Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
         }
     }
 
@@ -398,6 +476,7 @@ impl Node for Peer {
     fn on_tick(&mut self, out: &mut PaxosOutbox) {
         self.now = Ticks(self.now.0 + 1);
         let now = self.now;
+        self.tick_role(out);
         let due: Vec<Seq> = self
             .proposing
             .iter()
@@ -408,7 +487,9 @@ impl Node for Peer {
             })
             .collect();
         for seq in due {
-            self.begin_round(seq, out);
+            if !self.resend_accept(seq, out) {
+                self.begin_round(seq, out);
+            }
         }
     }
 }

@@ -91,6 +91,42 @@ impl Proposer {
         self.ballot
     }
 
+    /// Starts phase 2 directly at `ballot`, a ballot whose phase 1 a Multi-Paxos leader has
+    /// already won for this instance (the `PrepareAll`): `value` is the highest-ballot value
+    /// reported for this instance then, or the proposer's own if none was.
+    pub fn begin_accepting(&mut self, now: Ticks, ballot: Ballot, value: Value) {
+        assert_eq!(
+            ballot.node, self.ballot.node,
+            "a proposer only uses its own ballots"
+        );
+        self.ballot = ballot;
+        self.round_seen = self.round_seen.max(ballot.round);
+        self.phase = Phase::Accepting {
+            value,
+            acceptances: BTreeSet::new(),
+        };
+        self.retry_at = Ticks(now.0 + ROUND_TIMEOUT_TICKS);
+    }
+
+    /// The value this proposer wants if no other may already be chosen.
+    pub fn own_value(&self) -> &Value {
+        &self.own_value
+    }
+
+    /// The ballot and value of the current round, if it is in phase 2: what a leader sends
+    /// again when the round times out.
+    pub fn accepting(&self) -> Option<(Ballot, &Value)> {
+        match &self.phase {
+            Phase::Accepting { value, .. } => Some((self.ballot, value)),
+            _ => None,
+        }
+    }
+
+    /// Gives the current phase-2 round more time (after its Accepts were sent again).
+    pub fn extend(&mut self, now: Ticks) {
+        self.retry_at = Ticks(now.0 + ROUND_TIMEOUT_TICKS);
+    }
+
     /// True when the current round has timed out or the back-off has ended.
     pub fn is_due(&self, now: Ticks) -> bool {
         now >= self.retry_at

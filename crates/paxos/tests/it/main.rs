@@ -6,6 +6,7 @@ mod common;
 mod sim_basic;
 mod sim_deaf;
 mod sim_forget;
+mod sim_leader;
 mod sim_lots;
 mod sim_many;
 mod sim_partition;

@@ -1,0 +1,611 @@
+//! Multi-Paxos: a distinguished proposer (the leader) that runs phase 1 once for every instance
+//! and then decides each new instance with phase 2 alone.
+//!
+//! # How a peer becomes leader
+//! The application calls [`Peer::lead`] when it wants a leader and none is heard. The peer
+//! becomes a *candidate*: it picks a ballot above every ballot it has seen and sends
+//! `PrepareAll { from, ballot }`, where every instance below `from` is decided here. An acceptor
+//! that grants it promises `ballot` for *every* instance (one promise, kept by the peer as the
+//! floor of each instance's own promise) and reports, for every instance from `from` on, what
+//! it accepted or knows decided. A report that would not fit a frame is cut at
+//! [`REPORT_ENTRIES_MAX`] entries; the candidate then asks again, with the same ballot, from
+//! where the shortest report in the quorum stopped, so every instance is covered by one quorum.
+//! With a majority (the candidate's own acceptor promises last, by function call, so its report
+//! is taken at the same instant as its promise), the candidate is leader: it proposes every
+//! reported value again at its ballot (the value with the highest ballot per instance, exactly
+//! as a single-decree phase 1 would), and from then on `start` goes straight to phase 2.
+//!
+//! # Why this is as safe as single-decree Paxos
+//! For each instance, a leader's phase 2 at ballot `b` follows a phase 1 at `b` answered by a
+//! majority that promised `b` for that instance and reported its accepted value: the same two
+//! facts single-decree Paxos relies on. Promises never go down: an instance's effective promise
+//! is the higher of its own and the floor. A classic proposer (a peer calling `start` without
+//! leading) may still run both phases on any instance; it must pick a ballot above the floor, and
+//! the leader's Accept for that instance is then refused and that instance falls back to classic
+//! rounds. Agreement never depends on there being one leader, only progress does.
+//!
+//! # Keeping one leader
+//! The leader sends a `Heartbeat` every tick. A peer that heard a leader in the last
+//! [`LEADER_TIMEOUT_TICKS`] refuses other candidates (like Raft's pre-vote check, so that a peer
+//! back from a partition does not depose a working leader), and so does the leader itself. A
+//! leader steps down when it learns of a higher established ballot: a heartbeat, a refusal or an
+//! Accept rejected by a promise of another peer's. A candidate gives up after a refusal or
+//! [`CAMPAIGN_ROUNDS_MAX`] silent rounds, and does not campaign again for a random back-off.
+
+use crate::msg::{Ballot, Body, Fate, Seq, Value};
+use crate::peer::{PaxosOutbox, Peer};
+use crate::proposer::{Proposer, ROUND_TIMEOUT_TICKS};
+use rpc::{NodeId, Ticks};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Ticks without a heartbeat after which a follower stops believing in its leader. Heartbeats
+/// go every tick, so 8 ticks (80 ms at the default tick) survive several lost messages and a
+/// busy machine, and still elect a new leader quickly.
+pub const LEADER_TIMEOUT_TICKS: u64 = 8;
+
+/// The most instances one `PromiseAll` reports. With values up to the 8 MiB the RESP front door
+/// allows, only the byte bound [`REPORT_BYTES_MAX`] matters; this one bounds the count.
+pub const REPORT_ENTRIES_MAX: usize = 4096;
+
+/// The most value bytes one `PromiseAll` carries, so that it fits a 16 MiB frame.
+pub const REPORT_BYTES_MAX: usize = 8 << 20;
+
+/// Rounds of `PrepareAll` without a majority before a candidate gives up.
+pub const CAMPAIGN_ROUNDS_MAX: u32 = 3;
+
+/// The cap, in ticks, of the random wait after a failed campaign before `lead` tries again.
+pub const CAMPAIGN_BACKOFF_TICKS_MAX: u64 = 8;
+
+/// A peer's part in Multi-Paxos.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// Not leading, not campaigning.
+    Follower,
+    /// Running phase 1 for every instance.
+    Candidate(Campaign),
+    /// Won phase 1 at `ballot` for every instance from `from` on.
+    Leader {
+        /// The ballot phase 1 was won at.
+        ballot: Ballot,
+        /// Every instance below it was known decided when the campaign began.
+        from: Seq,
+    },
+}
+
+/// A candidate's phase 1.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// The candidate's ballot.
+    pub ballot: Ballot,
+    /// The lowest instance the campaign covers.
+    pub from: Seq,
+    /// Where the current round asks from (past `from` once reports were cut).
+    pub round_from: Seq,
+    /// Peers (not this one) that promised in the current round.
+    promises: BTreeSet<NodeId>,
+    /// Peers that refused the campaign.
+    refusals: BTreeSet<NodeId>,
+    /// The lowest cut among the current round's promises (`None`: none was cut).
+    round_upto: Option<Seq>,
+    /// The highest-ballot accepted value reported per instance, over all rounds.
+    pub reported: BTreeMap<Seq, (Ballot, Value)>,
+    /// When the current round times out.
+    pub retry_at: Ticks,
+    /// Rounds that timed out.
+    pub silent_rounds: u32,
+}
+
+/// What a promise did to a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignProgress {
+    /// Not enough promises yet.
+    Waiting,
+    /// Enough promises from the other peers for a majority with this peer's own.
+    Quorum,
+}
+
+impl Campaign {
+    /// A campaign at `ballot` for every instance from `from` on.
+    pub fn new(ballot: Ballot, from: Seq, now: Ticks, timeout: u64) -> Self {
+        Campaign {
+            ballot,
+            from,
+            round_from: from,
+            promises: BTreeSet::new(),
+            refusals: BTreeSet::new(),
+            round_upto: None,
+            reported: BTreeMap::new(),
+            retry_at: Ticks(now.0 + timeout),
+            silent_rounds: 0,
+        }
+    }
+
+    /// Counts one peer's promise for the current round and keeps the highest-ballot value
+    /// reported per instance. Promises for an earlier round or another ballot are ignored.
+    pub fn on_promise(
+        &mut self,
+        from: NodeId,
+        round_from: Seq,
+        accepted: Vec<(Seq, Ballot, Value)>,
+        upto: Option<Seq>,
+        others_needed: usize,
+    ) -> CampaignProgress {
+        if round_from != self.round_from || !self.promises.insert(from) {
+            return CampaignProgress::Waiting;
+        }
+        self.merge(accepted, upto);
+        if self.promises.len() >= others_needed {
+            CampaignProgress::Quorum
+        } else {
+            CampaignProgress::Waiting
+        }
+    }
+
+    /// Adds a report (another peer's or this peer's own) to the current round.
+    pub fn merge(&mut self, accepted: Vec<(Seq, Ballot, Value)>, upto: Option<Seq>) {
+        for (seq, ballot, value) in accepted {
+            let keep = self
+                .reported
+                .get(&seq)
+                .is_none_or(|(known, _)| ballot > *known);
+            if keep {
+                self.reported.insert(seq, (ballot, value));
+            }
+        }
+        if let Some(cut) = upto {
+            self.round_upto = Some(self.round_upto.map_or(cut, |u| u.min(cut)));
+        }
+    }
+
+    /// Where the current round's quorum stopped reporting, if any report was cut: the next
+    /// round must ask from there. Asserted to move forward, so the campaign always ends.
+    pub fn cut(&self) -> Option<Seq> {
+        if let Some(upto) = self.round_upto {
+            assert!(
+                upto > self.round_from,
+                "a cut report covers at least one entry"
+            );
+        }
+        self.round_upto
+    }
+
+    /// Counts a refusal; true when so many peers refused that no majority is left.
+    pub fn on_refusal(&mut self, from: NodeId, peer_count: usize, majority: usize) -> bool {
+        self.refusals.insert(from);
+        self.refusals.len() > peer_count - majority
+    }
+
+    /// Starts the next round, from `round_from`, with the same ballot.
+    pub fn next_round(&mut self, round_from: Seq, now: Ticks, timeout: u64) {
+        self.round_from = round_from;
+        self.promises.clear();
+        self.round_upto = None;
+        self.retry_at = Ticks(now.0 + timeout);
+    }
+}
+
+impl Peer {
+    /// Asks this peer to become the distinguished proposer: it campaigns unless it leads or
+    /// campaigns already, or a campaign failed less than a random back-off ago. Returns at once;
+    /// [`Peer::is_leading`] tells when it has won. Needed only for speed: without a leader every
+    /// `start` runs both phases, as in single-decree Paxos.
+    pub fn lead(&mut self, out: &mut PaxosOutbox) {
+        if !matches!(self.role, Role::Follower) || self.now < self.campaign_allowed_at {
+            return;
+        }
+        self.highest_round += 1;
+        let ballot = Ballot {
+            round: self.highest_round,
+            node: self.me,
+        };
+        let from = self.lowest_undecided();
+        tracing::debug!(peer = %self.me, %ballot, %from, "campaign for leadership");
+        self.role = Role::Candidate(Campaign::new(ballot, from, self.now, ROUND_TIMEOUT_TICKS));
+        self.broadcast(Body::PrepareAll { from, ballot }, out);
+        // A cluster of one: this peer's own promise is a majority.
+        self.try_win(out);
+    }
+
+    /// The leader this peer believes in: itself when leading, else the peer it heard a
+    /// heartbeat from in the last [`LEADER_TIMEOUT_TICKS`].
+    pub fn leader(&self) -> Option<NodeId> {
+        if self.is_leading() {
+            return Some(self.me);
+        }
+        self.heard
+            .filter(|(_, at)| self.now.0 < at.0 + LEADER_TIMEOUT_TICKS)
+            .map(|(node, _)| node)
+    }
+
+    /// True when this peer has won phase 1 for every instance and `start` skips it.
+    pub fn is_leading(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// Asks the leader (every peer, if none is known) for the decision of `seq`: how a follower
+    /// fills a hole without proposing, so without disturbing the leader.
+    pub fn ask(&mut self, seq: Seq, out: &mut PaxosOutbox) {
+        if seq < self.min() || self.status(seq).0 == Fate::Decided {
+            return;
+        }
+        match self.leader().filter(|l| *l != self.me) {
+            Some(leader) => out.send(leader, self.envelope(Body::Learn { seq })),
+            None => self.broadcast(Body::Learn { seq }, out),
+        }
+    }
+
+    /// The lowest instance at or above `min()` not known decided here.
+    fn lowest_undecided(&self) -> Seq {
+        let mut seq = self.min();
+        for (held, instance) in self.instances.range(seq..) {
+            if *held != seq || instance.decided.is_none() {
+                break;
+            }
+            seq = Seq(seq.0 + 1);
+        }
+        seq
+    }
+
+    /// Keeps `highest_round` above every ballot in `body`, so a campaign outbids them all.
+    pub(crate) fn note_ballots(&mut self, body: &Body) {
+        let round = match body {
+            Body::Prepare { ballot, .. }
+            | Body::Promise { ballot, .. }
+            | Body::Accept { ballot, .. }
+            | Body::Accepted { ballot, .. }
+            | Body::Commit { ballot, .. }
+            | Body::PrepareAll { ballot, .. }
+            | Body::PromiseAll { ballot, .. }
+            | Body::Heartbeat { ballot, .. } => ballot.round,
+            Body::Reject { promised, .. } => promised.round,
+            Body::Refused { promised, .. } => promised.map_or(0, |p| p.round),
+            Body::Decided { .. } | Body::Forgotten { .. } | Body::Learn { .. } => 0,
+        };
+        self.highest_round = self.highest_round.max(round);
+    }
+
+    /// A leader's commit: learn the value this acceptor accepted at that ballot, or ask for it.
+    pub(crate) fn on_commit(
+        &mut self,
+        from: NodeId,
+        seq: Seq,
+        ballot: Ballot,
+        out: &mut PaxosOutbox,
+    ) {
+        if seq < self.min() || self.status(seq).0 == Fate::Decided {
+            return;
+        }
+        let accepted = self
+            .instances
+            .get(&seq)
+            .and_then(|i| i.acceptor.accepted())
+            .filter(|(b, _)| *b == ballot)
+            .map(|(_, value)| value.clone());
+        match accepted {
+            Some(value) => self.learn(seq, value),
+            None => out.respond(from, self.envelope(Body::Learn { seq })),
+        }
+    }
+
+    /// Answers a question about `seq` with its decision, if known.
+    pub(crate) fn on_learn(&mut self, from: NodeId, seq: Seq, out: &mut PaxosOutbox) {
+        if seq < self.min() {
+            out.respond(from, self.envelope(Body::Forgotten { seq }));
+            return;
+        }
+        if let (Fate::Decided, Some(value)) = self.status(seq) {
+            out.respond(from, self.envelope(Body::Decided { seq, value }));
+        }
+    }
+
+    /// Acceptor side of a campaign: promise `ballot` for every instance and report, or refuse.
+    pub(crate) fn on_prepare_all(
+        &mut self,
+        candidate: NodeId,
+        from: Seq,
+        ballot: Ballot,
+        out: &mut PaxosOutbox,
+    ) {
+        let refuse = |peer: &Self, promised: Option<Ballot>, out: &mut PaxosOutbox| {
+            out.respond(candidate, peer.envelope(Body::Refused { ballot, promised }));
+        };
+        let hears_another_leader = self
+            .leader()
+            .is_some_and(|leader| leader != candidate && leader != self.me)
+            || self.is_leading();
+        let own_campaign = match &self.role {
+            Role::Candidate(c) if c.ballot > ballot => Some(c.ballot),
+            _ => None,
+        };
+        if self.floor.is_some_and(|f| ballot < f) || hears_another_leader || own_campaign.is_some()
+        {
+            refuse(self, self.floor.max(own_campaign), out);
+            return;
+        }
+        let Some((accepted, decided, upto)) = self.promise_all(from, ballot) else {
+            refuse(self, self.floor, out);
+            return;
+        };
+        if matches!(self.role, Role::Candidate(_)) {
+            tracing::debug!(peer = %self.me, %ballot, "campaign abandoned for a higher one");
+            self.role = Role::Follower;
+        }
+        // Give the candidate time to win before campaigning against it.
+        self.campaign_allowed_at = Ticks(self.now.0 + LEADER_TIMEOUT_TICKS);
+        let reply = Body::PromiseAll {
+            from,
+            ballot,
+            accepted,
+            decided,
+            upto,
+        };
+        out.respond(candidate, self.envelope(reply));
+    }
+
+    /// Promises `ballot` for every instance and returns the report from `from` on, or `None`
+    /// (promising nothing) if some instance from `from` on promised a higher ballot on its own.
+    #[allow(clippy::type_complexity)]
+    fn promise_all(
+        &mut self,
+        from: Seq,
+        ballot: Ballot,
+    ) -> Option<(Vec<(Seq, Ballot, Value)>, Vec<(Seq, Value)>, Option<Seq>)> {
+        if self.floor.is_some_and(|f| ballot < f) {
+            return None;
+        }
+        let first = from.max(self.min());
+        let outbid = self
+            .instances
+            .range(first..)
+            .any(|(_, i)| i.decided.is_none() && i.acceptor.promised().is_some_and(|p| p > ballot));
+        if outbid {
+            return None;
+        }
+        self.floor = Some(ballot);
+        let (mut accepted, mut decided, mut bytes) = (Vec::new(), Vec::new(), 0);
+        for (seq, instance) in self.instances.range(first..) {
+            let entry = match (&instance.decided, instance.acceptor.accepted()) {
+                (Some(value), _) => Some((value, None)),
+                (None, Some((b, value))) => Some((value, Some(*b))),
+                (None, None) => None,
+            };
+            let Some((value, accepted_at)) = entry else {
+                continue;
+            };
+            let count = accepted.len() + decided.len();
+            if count > 0 && (count >= REPORT_ENTRIES_MAX || bytes + value.len() > REPORT_BYTES_MAX)
+            {
+                return Some((accepted, decided, Some(*seq)));
+            }
+            bytes += value.len();
+            match accepted_at {
+                Some(b) => accepted.push((*seq, b, value.clone())),
+                None => decided.push((*seq, value.clone())),
+            }
+        }
+        Some((accepted, decided, None))
+    }
+
+    /// Candidate side: count a promise, learn the decisions it reports.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_promise_all(
+        &mut self,
+        from: NodeId,
+        round_from: Seq,
+        ballot: Ballot,
+        accepted: Vec<(Seq, Ballot, Value)>,
+        decided: Vec<(Seq, Value)>,
+        upto: Option<Seq>,
+        out: &mut PaxosOutbox,
+    ) {
+        for (seq, value) in decided {
+            self.learn(seq, value);
+        }
+        let others_needed = self.majority() - 1;
+        let Role::Candidate(campaign) = &mut self.role else {
+            return;
+        };
+        if campaign.ballot != ballot {
+            return;
+        }
+        if campaign.on_promise(from, round_from, accepted, upto, others_needed)
+            == CampaignProgress::Quorum
+        {
+            self.try_win(out);
+        }
+    }
+
+    /// With promises from enough other peers, adds this peer's own (promised and reported at
+    /// this instant) and either wins, or asks again from where the quorum's reports were cut.
+    fn try_win(&mut self, out: &mut PaxosOutbox) {
+        let Role::Candidate(campaign) = &self.role else {
+            return;
+        };
+        if campaign.promises.len() < self.majority() - 1 {
+            return;
+        }
+        let (ballot, round_from) = (campaign.ballot, campaign.round_from);
+        let Some((accepted, decided, upto)) = self.promise_all(round_from, ballot) else {
+            tracing::debug!(peer = %self.me, %ballot, "own acceptor outbid: campaign lost");
+            self.give_up();
+            return;
+        };
+        for (seq, value) in decided {
+            self.learn(seq, value);
+        }
+        let now = self.now;
+        let Role::Candidate(campaign) = &mut self.role else {
+            unreachable!("still a candidate");
+        };
+        campaign.merge(accepted, upto);
+        if let Some(cut) = campaign.cut() {
+            campaign.next_round(cut, now, ROUND_TIMEOUT_TICKS);
+            self.broadcast(Body::PrepareAll { from: cut, ballot }, out);
+            return;
+        }
+        let Role::Candidate(campaign) = std::mem::replace(&mut self.role, Role::Follower) else {
+            unreachable!("still a candidate");
+        };
+        self.establish(campaign, out);
+    }
+
+    /// Phase 1 is won for every instance from `campaign.from` on: propose every reported value
+    /// again at our ballot, and every value this peer was proposing, then lead.
+    fn establish(&mut self, campaign: Campaign, out: &mut PaxosOutbox) {
+        let Campaign {
+            ballot,
+            from,
+            reported,
+            ..
+        } = campaign;
+        tracing::debug!(peer = %self.me, %ballot, %from, recovered = reported.len(), "leading");
+        self.role = Role::Leader { ballot, from };
+        self.heard = Some((self.me, self.now));
+        self.broadcast(
+            Body::Heartbeat {
+                ballot,
+                max: self.max(),
+            },
+            out,
+        );
+        let min = self.min();
+        for (seq, (_, value)) in reported {
+            if seq < min.max(from) || self.status(seq).0 == Fate::Decided {
+                continue;
+            }
+            self.note_seq(seq);
+            let me = self.me;
+            let instance = self.instances.entry(seq).or_default();
+            if instance.proposer.is_none() {
+                instance.proposer = Some(Proposer::new(me, value.clone()));
+                self.proposing.insert(seq);
+            }
+            self.accept_round(seq, ballot, value, out);
+        }
+        let waiting: Vec<Seq> = self.proposing.range(from..).copied().collect();
+        for seq in waiting {
+            let value = self.instances.get(&seq).and_then(|i| {
+                let proposer = i.proposer.as_ref()?;
+                proposer
+                    .accepting()
+                    .is_none_or(|(b, _)| b != ballot)
+                    .then(|| proposer.own_value().clone())
+            });
+            if let Some(value) = value {
+                self.accept_round(seq, ballot, value, out);
+            }
+        }
+    }
+
+    fn give_up(&mut self) {
+        self.role = Role::Follower;
+        let wait = self.rng.range(1, CAMPAIGN_BACKOFF_TICKS_MAX);
+        self.campaign_allowed_at = Ticks(self.now.0 + wait);
+    }
+
+    /// A refusal by `from` of `ballot` (a campaign's, a heartbeat's or a leader's Accept)
+    /// because of `promised`: a candidate gives up once no majority is left; a leader steps
+    /// down if another peer's ballot is higher.
+    pub(crate) fn on_refusal(&mut self, from: NodeId, ballot: Ballot, promised: Option<Ballot>) {
+        let (peer_count, majority) = (self.peer_count as usize, self.majority());
+        if let Role::Candidate(c) = &mut self.role
+            && c.ballot == ballot
+            && c.on_refusal(from, peer_count, majority)
+        {
+            tracing::debug!(peer = %self.me, %ballot, ?promised, "campaign refused");
+            self.give_up();
+        }
+        if let Role::Leader { ballot: led, .. } = &self.role
+            && *led == ballot
+            && promised.is_some_and(|p| p > ballot && p.node != self.me)
+        {
+            tracing::debug!(peer = %self.me, %ballot, ?promised, "step down: outbid");
+            self.role = Role::Follower;
+        }
+    }
+
+    /// A leader's heartbeat: believe it if its ballot is at least our promise, refuse it
+    /// otherwise (so a deposed leader learns it was deposed).
+    pub(crate) fn on_heartbeat(&mut self, leader: NodeId, ballot: Ballot, out: &mut PaxosOutbox) {
+        if self.floor.is_some_and(|f| ballot < f) {
+            out.respond(
+                leader,
+                self.envelope(Body::Refused {
+                    ballot,
+                    promised: self.floor,
+                }),
+            );
+            return;
+        }
+        // A heartbeat proves a majority promised `ballot` for every instance; promising it
+        // here too only restricts this acceptor, which is always safe.
+        self.floor = Some(ballot);
+        self.heard = Some((leader, self.now));
+        let deposed = match &self.role {
+            Role::Leader { ballot: led, .. } => *led < ballot,
+            Role::Candidate(c) => c.ballot < ballot,
+            Role::Follower => false,
+        };
+        if deposed {
+            tracing::debug!(peer = %self.me, %ballot, "a higher leader is heard: follow it");
+            self.role = Role::Follower;
+        }
+    }
+
+    /// Per tick: a leader sends its heartbeat; a candidate repeats or abandons its round.
+    pub(crate) fn tick_role(&mut self, out: &mut PaxosOutbox) {
+        let now = self.now;
+        match &mut self.role {
+            Role::Leader { ballot, .. } => {
+                let ballot = *ballot;
+                self.heard = Some((self.me, now));
+                self.broadcast(
+                    Body::Heartbeat {
+                        ballot,
+                        max: self.max(),
+                    },
+                    out,
+                );
+            }
+            Role::Candidate(campaign) if now >= campaign.retry_at => {
+                campaign.silent_rounds += 1;
+                if campaign.silent_rounds >= CAMPAIGN_ROUNDS_MAX {
+                    tracing::debug!(peer = %self.me, "campaign unanswered: give up");
+                    self.give_up();
+                    return;
+                }
+                let (from, ballot) = (campaign.round_from, campaign.ballot);
+                campaign.retry_at = Ticks(now.0 + ROUND_TIMEOUT_TICKS);
+                self.broadcast(Body::PrepareAll { from, ballot }, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// A leader's phase-2 round that timed out is sent again at the same ballot rather than
+    /// restarted with phase 1 (messages were lost, the leadership was not). Returns whether it
+    /// was.
+    pub(crate) fn resend_accept(&mut self, seq: Seq, out: &mut PaxosOutbox) -> bool {
+        let Role::Leader { ballot, .. } = self.role else {
+            return false;
+        };
+        let now = self.now;
+        let Some(proposer) = self
+            .instances
+            .get_mut(&seq)
+            .and_then(|i| i.proposer.as_mut())
+        else {
+            return false;
+        };
+        let Some((at, value)) = proposer.accepting() else {
+            return false;
+        };
+        if at != ballot {
+            return false;
+        }
+        let value = value.clone();
+        proposer.extend(now);
+        self.broadcast(Body::Accept { seq, ballot, value }, out);
+        true
+    }
+}
