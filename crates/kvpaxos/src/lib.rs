@@ -4,16 +4,18 @@
 //! # The protocol
 //! A clerk sends `Get`/`Put`/`Append`, tagged with its identity and a sequence number, to one
 //! replica, and after [`clerk::RETRY_TICKS`] without an answer to the next one, with the same
-//! `(client, seq)`. The replica proposes the operation as a log entry at the lowest slot it has
-//! not applied. Every operation goes through the log, Gets included (SPEC §6.2), so a replica
-//! cut off from a majority answers nothing: it can never serve a stale read. When the slot is
-//! decided with another replica's entry, the replica proposes its own at the next slot. Replicas
-//! apply decided slots in order; after each input (message, request, tick) a replica asks its
-//! peer about its next slot, so a decision is applied as soon as it arrives. When that slot stays
-//! undecided for [`replica::HOLE_TICKS`] ticks while higher slots are known (a hole left by a
-//! replica that fell into a minority), the replica proposes a no-op there, which makes Paxos
-//! tell it the slot's value. After applying a slot the replica calls `done`, so every peer
-//! forgets instances once all replicas have applied them.
+//! `(client, seq)`. Every operation goes through the log, Gets included (SPEC §6.2), so a
+//! replica cut off from a majority answers nothing: it can never serve a stale read.
+//!
+//! One replica leads (Multi-Paxos, [`paxos::leader`]): a replica that knows no leader asks its
+//! peer to campaign. The leader batches every request it holds into one log entry at the next
+//! free slot and keeps up to [`replica::WINDOW`] entries in flight, each decided by phase 2
+//! alone. A follower forwards its clerks' requests to the leader and answers them when it
+//! applies their entry. Replicas apply decided slots in order; after applying a slot a replica
+//! calls `done`, so every peer forgets instances once all replicas have applied them. A slot
+//! known to exist but undecided here for [`replica::HOLE_TICKS`] ticks is a hole: a follower
+//! asks for the decisions it missed, the leader proposes a no-op there (Paxos decides whatever
+//! the slot already had, if anything). docs/DESIGN.md argues why reads are linearizable.
 //!
 //! # Invariants
 //! - Replicas apply the same entries in the same order (Paxos agreement, slots applied in
@@ -23,18 +25,14 @@
 //!   one entry per clerk.
 //! - A replica answers a request only from its applied state: after the entry, or an earlier
 //!   copy of it, was applied in order.
-//! - A replica never holds more than [`replica::WAITING_MAX`] requests; beyond that it answers
-//!   [`KvError::Busy`].
+//! - Every queue is bounded: [`replica::WAITING_MAX`] waiting requests per replica (then
+//!   [`KvError::Busy`]), [`replica::QUEUE_MAX`] queued at the leader, [`replica::WINDOW`]
+//!   entries in flight.
 //! - Paxos memory is bounded by the slowest replica: `done(s)` follows applying `s`.
 //!
-//! # Limits (phase 1)
-//! - One proposal in flight per replica and one operation per log entry: an operation costs one
-//!   full Paxos agreement (12 messages with 3 replicas, request and reply included; about 5 ms
-//!   of simulated time at 0.1–2 ms latency). Multi-Paxos and batching come later (issue 5).
-//! - A replica learns that it missed slots only from a Paxos message naming a higher slot. A
-//!   replica back from a partition with no traffic at all stays behind (and, through `done`,
-//!   keeps every peer from forgetting) until the next operation anywhere; it then catches up at
-//!   one round trip per slot.
+//! # Limits
+//! - A replica that is killed stays dead (no disk: SPEC §6), and since `done` needs every
+//!   replica, the others then keep every later instance in memory (SPEC §5's `min` rule).
 //!
 //! # Driver contract
 //! [`Replica`] implements [`rpc::Node`] with node ids `0..n` for the `n` replicas:

@@ -30,9 +30,10 @@ pub struct Response {
 /// One slot of the replicated log: the value agreed on by Paxos, postcard-encoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
-    /// A clerk's operation.
-    Op(Request),
-    /// Nothing: proposed by a replica that needs to learn a slot it missed (SPEC §6.2). If the
+    /// Clerk operations, applied in order. The leader batches every request waiting when a
+    /// slot frees up into one entry, so one agreement serves many clerks.
+    Batch(Vec<Request>),
+    /// Nothing: proposed by the leader to close a slot nobody decided (SPEC §6.2 holes). If the
     /// slot already had a value accepted, Paxos decides that value instead.
     Noop,
 }
@@ -53,11 +54,16 @@ impl Entry {
     }
 }
 
-/// A message between replicas: only Paxos (SPEC §6.2: servers talk only through Paxos).
+/// A message between replicas (SPEC §6.2 has servers talk only through Paxos; forwarding to
+/// the leader is what lets one replica order every operation without running phase 1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// A Paxos message.
     Paxos(paxos::Msg),
+    /// Clerk requests a follower received, for the leader to put in the log. Fire and forget:
+    /// the follower answers its clerks when it applies the entries, and forwards again if it
+    /// does not see them applied in time.
+    Forward(Vec<Request>),
 }
 
 /// Paxos answers no client requests; this lets a replica embed its peer's effects.
