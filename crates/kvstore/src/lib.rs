@@ -8,6 +8,8 @@
 //!   dedup entry per clerk is enough: a higher `seq` tells the state that the clerk saw the
 //!   previous answer (SPEC §6.2: dedup memory must be freed quickly).
 //! - A missing key reads as "" (SPEC §4.1, §6.1); Append to a missing key creates it.
+//! - The dedup table holds at most [`CLIENTS_MAX`] clerks; past it the one idle longest is
+//!   forgotten, in an order derived from the applied operations alone.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -53,7 +55,14 @@ pub struct OpRequest {
 }
 
 /// Bytes counted per dedup-table entry besides its result, in [`KvState::retained_bytes`].
-const CLIENT_OVERHEAD_BYTES: usize = 64;
+const CLIENT_OVERHEAD_BYTES: usize = 96;
+
+/// The most clerks the dedup table remembers (STYLE §2.8: every table has a limit). Past it the
+/// clerk that ran an operation longest ago is forgotten. Clerks come and go (every RESP
+/// connection is one), so without a bound the table would only grow. A forgotten clerk that
+/// retries its last operation after 100,000 other clerks have run one since would run it a
+/// second time: at-most-once holds for every clerk that retries within that window.
+pub const CLIENTS_MAX: usize = 100_000;
 
 /// What applying one request produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,19 +80,34 @@ pub enum Applied {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
     data: BTreeMap<String, String>,
-    /// clerk -> (seq of its last applied operation, that operation's result).
-    last: BTreeMap<u64, (u64, String)>,
+    /// clerk -> its last applied operation.
+    last: BTreeMap<u64, LastOp>,
+    /// When each clerk in `last` last ran an operation (a count of operations applied):
+    /// the oldest is forgotten first. Derived from the applied order, so every replica
+    /// forgets the same clerks.
+    by_age: BTreeMap<u64, u64>,
+    /// Operations applied (run, not repeats): the clock of `by_age`.
+    applied: u64,
+}
+
+/// A clerk's last applied operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct LastOp {
+    seq: u64,
+    result: String,
+    /// Its place in `by_age`.
+    stamp: u64,
 }
 
 impl KvState {
     /// Applies `req` at most once: a repeat of the clerk's last operation returns the recorded
     /// result without running it again; an older one returns [`Applied::Stale`].
     pub fn apply(&mut self, req: &OpRequest) -> Applied {
-        if let Some((seq, result)) = self.last.get(&req.client) {
-            if *seq == req.seq {
-                return Applied::Result(result.clone());
+        if let Some(last) = self.last.get(&req.client) {
+            if last.seq == req.seq {
+                return Applied::Result(last.result.clone());
             }
-            if *seq > req.seq {
+            if last.seq > req.seq {
                 return Applied::Stale;
             }
         }
@@ -98,17 +122,35 @@ impl KvState {
                 String::new()
             }
         };
-        self.last.insert(req.client, (req.seq, result.clone()));
+        self.remember(req.client, req.seq, result.clone());
         Applied::Result(result)
+    }
+
+    /// Records a clerk's last operation, forgetting the clerk idle longest past
+    /// [`CLIENTS_MAX`].
+    fn remember(&mut self, client: u64, seq: u64, result: String) {
+        self.applied += 1;
+        let stamp = self.applied;
+        let last = LastOp { seq, result, stamp };
+        if let Some(previous) = self.last.insert(client, last) {
+            self.by_age.remove(&previous.stamp);
+        }
+        self.by_age.insert(stamp, client);
+        if self.last.len() > CLIENTS_MAX
+            && let Some((_, oldest)) = self.by_age.pop_first()
+        {
+            self.last.remove(&oldest);
+        }
+        debug_assert_eq!(self.last.len(), self.by_age.len());
     }
 
     /// The answer for `req` if it was already applied: its result if it is the clerk's last
     /// operation, [`Applied::Stale`] if the clerk has moved past it, `None` if not applied yet.
     pub fn cached(&self, req: &OpRequest) -> Option<Applied> {
-        let (seq, result) = self.last.get(&req.client)?;
-        if *seq == req.seq {
-            Some(Applied::Result(result.clone()))
-        } else if *seq > req.seq {
+        let last = self.last.get(&req.client)?;
+        if last.seq == req.seq {
+            Some(Applied::Result(last.result.clone()))
+        } else if last.seq > req.seq {
             Some(Applied::Stale)
         } else {
             None
@@ -141,7 +183,7 @@ impl KvState {
         let dedup: usize = self
             .last
             .values()
-            .map(|(_, r)| CLIENT_OVERHEAD_BYTES + r.len())
+            .map(|last| CLIENT_OVERHEAD_BYTES + last.result.len())
             .sum();
         data + dedup
     }
@@ -191,6 +233,23 @@ mod tests {
         }
         assert_eq!(s.clients(), 1);
         assert_eq!(s.get("k").len(), 100);
+    }
+
+    /// Past CLIENTS_MAX clerks, the one idle longest is forgotten, the same on every replica.
+    #[test]
+    fn dedup_table_forgets_the_clerk_idle_longest() {
+        let mut s = KvState::default();
+        for client in 0..=CLIENTS_MAX as u64 {
+            if client == 5 {
+                // Clerk 0 runs again, so clerk 1 becomes the one idle longest.
+                s.apply(&req(0, 2, append("y")));
+            }
+            s.apply(&req(client, 1, append("x")));
+        }
+        assert_eq!(s.clients(), CLIENTS_MAX);
+        assert_eq!(s.cached(&req(1, 1, append("x"))), None, "clerk 1 forgotten");
+        assert_eq!(s.cached(&req(0, 2, append("y"))), Some(done("")));
+        assert_eq!(s.cached(&req(2, 1, append("x"))), Some(done("")));
     }
 
     fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
