@@ -17,7 +17,7 @@ const CLERKS: u32 = 10;
 /// key stays well inside its budget however long operations stay pending in a partition.
 const KEYS: u32 = 5;
 /// Virtual time under chaos.
-const CHAOS_US: u64 = 60 * SECOND_US;
+const CHAOS_US: u64 = 40 * SECOND_US;
 /// The shortest and longest time one partition lasts before it is drawn again.
 const PHASE_US_MIN: u64 = 100 * MS_US;
 /// See [`PHASE_US_MIN`].
@@ -29,8 +29,8 @@ const HEALED_OP_US_MAX: u64 = 2 * SECOND_US;
 /// How long the replicas may take, once healed and idle, to apply the same log prefix.
 const CONVERGE_US_MAX: u64 = 5 * SECOND_US;
 
-/// Five replicas, ten clerks on five keys (Put, Append, Get at random) for 60 s of virtual
-/// time (about 2,500 operations, a few dozen of which stay pending over a second). Every
+/// Five replicas, ten clerks on five keys (Put, Append, Get at random) for 40 s of virtual
+/// time (a few thousand operations, some of which stay pending over a second). Every
 /// 100–500 ms the replicas are split at random into up to three groups, or (one time in four)
 /// healed; all along the network is in SPEC §1.2 unreliable mode and also loses 2 %,
 /// duplicates 2 % and holds back 2 % of messages by up to 200 ms. Then everything heals: the
