@@ -4,7 +4,8 @@
 //! operation at a time: 50 % Get, 50 % Put, keys of 16 bytes drawn uniformly from a preloaded
 //! key space, values of 100 bytes. Latencies go into an HDR histogram (microseconds, 3
 //! significant digits). The service runs as separate `dsys` processes started by the bench
-//! (the view service and two servers for `pb`); a `redis-server` started the same way on the
+//! (the view service and two servers for `pb`; three replicas for `kv`, loaded through
+//! kvpaxos clerks, each starting at a different replica); a `redis-server` started the same way on the
 //! same machine is measured with the same load in the same run: one unreplicated process, the
 //! ceiling any replicated service here can hope to approach.
 
@@ -12,6 +13,7 @@
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
+use kvpaxos::server::TcpClerk as KvClerk;
 use pbservice::{Op, TcpClerk};
 use rpc::RpcClient;
 use std::io::{BufRead, BufReader};
@@ -34,8 +36,9 @@ const STARTUP_MAX: Duration = Duration::from_secs(20);
 /// Arguments of `dsys bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// The service to load: `pb` (primary/backup, SPEC §4).
-    #[arg(long, default_value = "pb", value_parser = ["pb"])]
+    /// The service to load: `pb` (primary/backup, SPEC §4) or `kv` (kvpaxos, SPEC §6: three
+    /// replica processes).
+    #[arg(long, default_value = "pb", value_parser = ["pb", "kv"])]
     system: String,
     /// Client counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,64",
@@ -86,10 +89,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut levels = Vec::new();
     {
-        let cluster = PbCluster::start().await?;
-        preload(Target::Pb(cluster.vs), args.keys).await?;
+        // Kept alive (the processes run) until the service's levels are measured.
+        let (target, system, _cluster): (Target, &'static str, Box<dyn std::any::Any>) =
+            if args.system == "kv" {
+                let cluster = KvCluster::start().await?;
+                (Target::Kv(cluster.addrs.clone()), "kv", Box::new(cluster))
+            } else {
+                let cluster = PbCluster::start().await?;
+                (Target::Pb(cluster.vs), "pb", Box::new(cluster))
+            };
+        preload(target.clone(), args.keys).await?;
         for &clients in &args.clients {
-            let level = measure(Target::Pb(cluster.vs), "pb", clients, &args).await?;
+            let level = measure(target.clone(), system, clients, &args).await?;
             report(&level);
             levels.push(level);
         }
@@ -121,14 +132,15 @@ fn report(level: &Level) {
 
 fn print_table(levels: &[Level], args: &BenchArgs) {
     println!(
-        "| system | clients | ops/s | p50 µs | p99 µs | errors | pb / redis (ops/s) |\n|---|---|---|---|---|---|---|"
+        "| system | clients | ops/s | p50 µs | p99 µs | errors | {} / redis (ops/s) |\n|---|---|---|---|---|---|---|",
+        args.system
     );
     for level in levels {
         let redis = levels
             .iter()
             .find(|l| l.system == "redis" && l.clients == level.clients);
         let ratio = match (level.system, redis) {
-            ("pb", Some(r)) => format!("{:.2}", level.ops_per_sec() / r.ops_per_sec()),
+            ("pb" | "kv", Some(r)) => format!("{:.2}", level.ops_per_sec() / r.ops_per_sec()),
             _ => "".to_string(),
         };
         println!(
@@ -149,24 +161,32 @@ fn print_table(levels: &[Level], args: &BenchArgs) {
 }
 
 /// Where the load goes.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Target {
     Pb(SocketAddr),
+    /// The replicas' addresses; client `i` starts at replica `i % n`.
+    Kv(Vec<SocketAddr>),
     Redis(SocketAddr),
 }
 
 /// One client's connection.
 enum Conn {
     Pb(Box<TcpClerk>),
+    Kv(Box<KvClerk>),
     Redis(BufStream<TcpStream>),
 }
 
 impl Target {
-    async fn connect(self) -> anyhow::Result<Conn> {
+    async fn connect(&self, client: u32) -> anyhow::Result<Conn> {
         Ok(match self {
-            Target::Pb(vs) => Conn::Pb(Box::new(TcpClerk::new(clerk_id(), vs))),
+            Target::Pb(vs) => Conn::Pb(Box::new(TcpClerk::new(clerk_id(), *vs))),
+            Target::Kv(replicas) => {
+                let mut order = replicas.clone();
+                order.rotate_left(client as usize % replicas.len().max(1));
+                Conn::Kv(Box::new(KvClerk::new(clerk_id(), &order)))
+            }
             Target::Redis(addr) => Conn::Redis(BufStream::new(
-                TcpStream::connect(addr)
+                TcpStream::connect(*addr)
                     .await
                     .with_context(|| format!("connecting to redis at {addr}"))?,
             )),
@@ -180,6 +200,9 @@ impl Conn {
             Conn::Pb(clerk) => {
                 clerk.run(Op::Get { key: key.into() }, OP_DEADLINE).await?;
             }
+            Conn::Kv(clerk) => {
+                clerk.run(Op::Get { key: key.into() }, OP_DEADLINE).await?;
+            }
             Conn::Redis(stream) => redis_command(stream, &["GET", key]).await?,
         }
         Ok(())
@@ -188,6 +211,13 @@ impl Conn {
     async fn put(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
         match self {
             Conn::Pb(clerk) => {
+                let op = Op::Put {
+                    key: key.into(),
+                    value: value.into(),
+                };
+                clerk.run(op, OP_DEADLINE).await?;
+            }
+            Conn::Kv(clerk) => {
                 let op = Op::Put {
                     key: key.into(),
                     value: value.into(),
@@ -247,7 +277,7 @@ fn value(seed: u64) -> String {
 
 /// Writes every key once, so that Gets read real values.
 async fn preload(target: Target, keys: u32) -> anyhow::Result<()> {
-    let mut conn = target.connect().await?;
+    let mut conn = target.connect(0).await?;
     for i in 0..u64::from(keys) {
         conn.put(&key(i), &value(i)).await.context("preloading")?;
     }
@@ -265,7 +295,7 @@ async fn measure(
     let keys = u64::from(args.keys);
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..clients {
-        let mut conn = target.connect().await?;
+        let mut conn = target.connect(client).await?;
         tasks.spawn(async move {
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
@@ -384,6 +414,48 @@ impl PbCluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(PbCluster { vs, _procs: procs })
+    }
+}
+
+/// Three kvpaxos replicas, as processes, on free loopback ports.
+struct KvCluster {
+    addrs: Vec<SocketAddr>,
+    _procs: Vec<ChildGuard>,
+}
+
+impl KvCluster {
+    async fn start() -> anyhow::Result<KvCluster> {
+        let probes = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()
+            .context("finding free ports")?;
+        let addrs = probes
+            .iter()
+            .map(std::net::TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()
+            .context("probe addresses")?;
+        drop(probes);
+        let peers = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut procs = Vec::new();
+        for id in 0..addrs.len() {
+            let id = id.to_string();
+            let args = ["kv", "serve", "--id", &id, "--peers", &peers];
+            procs.push(spawn_dsys(&args)?.0);
+        }
+        // Ready once one operation goes through the log.
+        let mut clerk = KvClerk::new(clerk_id(), &addrs);
+        clerk
+            .run(Op::Get { key: key(0) }, STARTUP_MAX)
+            .await
+            .context("the kv cluster did not answer")?;
+        Ok(KvCluster {
+            addrs,
+            _procs: procs,
+        })
     }
 }
 

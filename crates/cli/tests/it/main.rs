@@ -1,5 +1,6 @@
 //! Smoke tests of the `dsys` binary as a user runs it.
 
+mod kv_bench;
 mod kv_chaos;
 mod kv_cluster;
 mod kv_resp;

@@ -326,3 +326,78 @@ fn text(bytes: Bytes) -> Result<String, Reply> {
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Reply::error("ERR this store holds UTF-8 text: keys and values must be UTF-8"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE 2.5).
+mod tests {
+    use crate::server::KvServer;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Reads until `want` bytes or EOF, bounded by 10 s.
+    async fn read_n(stream: &mut TcpStream, want: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let read = async {
+            while got.len() < want {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("answered within 10 s");
+        got
+    }
+
+    /// In process, three replicas: a pipeline mixing local and store commands on one key is
+    /// answered in order and sees its own writes; the next replica reads the same value;
+    /// non-UTF-8 values and unknown commands get errors and the connection stays open; a
+    /// malformed stream gets a protocol error and EOF.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipeline_answers_in_order_and_errors_keep_the_connection() {
+        let servers = KvServer::local_cluster(3, true).await.unwrap();
+        let mut a = TcpStream::connect(servers[0].resp_addr().unwrap())
+            .await
+            .unwrap();
+        a.write_all(b"PING\r\nSET k 1\r\nAPPEND k 23\r\nGET k\r\nNOPE\r\nSET other x\r\nGET k\r\n")
+            .await
+            .unwrap();
+        let want = b"+PONG\r\n+OK\r\n:3\r\n$3\r\n123\r\n-ERR unknown command 'NOPE'\r\n+OK\r\n$3\r\n123\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&read_n(&mut a, want.len()).await),
+            String::from_utf8_lossy(want)
+        );
+        a.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n\xff\r\n")
+            .await
+            .unwrap();
+        let got = read_n(&mut a, 5).await;
+        assert!(got.starts_with(b"-ERR this store holds UTF-8"), "{got:?}");
+
+        let mut b = TcpStream::connect(servers[1].resp_addr().unwrap())
+            .await
+            .unwrap();
+        b.write_all(b"GET k\r\n").await.unwrap();
+        assert_eq!(read_n(&mut b, 9).await, b"$3\r\n123\r\n");
+        b.write_all(b"*1\r\n$x\r\n").await.unwrap();
+        let got = read_n(&mut b, usize::MAX).await;
+        assert!(got.starts_with(b"-ERR Protocol error"), "{got:?}");
+
+        a.write_all(b"GET k\r\n").await.unwrap();
+        assert_eq!(read_n(&mut a, 9).await, b"$3\r\n123\r\n");
+    }
+
+    /// Client ids of one process are distinct, carry the replica id, and never look like a
+    /// clerk's 62-bit id.
+    #[test]
+    fn client_ids_are_distinct_and_tagged() {
+        let ids = super::ClientIds::new(rpc::NodeId(5));
+        let (x, y) = (ids.fresh(), ids.fresh());
+        assert_ne!(x, y);
+        assert_eq!(x >> 63, 1);
+        assert_eq!((x >> 56) & 0x7F, 5);
+    }
+}
