@@ -28,8 +28,9 @@
 //! The leader sends a `Heartbeat` every tick. A peer that heard a leader in the last
 //! [`LEADER_TIMEOUT_TICKS`] refuses other candidates (like Raft's pre-vote check, so that a peer
 //! back from a partition does not depose a working leader), and so does the leader itself. A
-//! leader steps down when it learns of a higher established ballot: a heartbeat, a refusal or an
-//! Accept rejected by a promise of another peer's. A candidate gives up after a refusal or
+//! leader steps down when a heartbeat or a refusal shows another peer's higher ballot, and when it has not heard from a majority for
+//! [`LEADER_TIMEOUT_TICKS`] (followers answer each heartbeat with `Follow`), so that a deaf
+//! leader makes way. A candidate gives up once refusals leave it no majority, or after
 //! [`CAMPAIGN_ROUNDS_MAX`] silent rounds, and does not campaign again for a random back-off.
 
 use crate::msg::{Ballot, Body, Fate, Seq, Value};
@@ -256,7 +257,8 @@ impl Peer {
             | Body::Commit { ballot, .. }
             | Body::PrepareAll { ballot, .. }
             | Body::PromiseAll { ballot, .. }
-            | Body::Heartbeat { ballot, .. } => ballot.round,
+            | Body::Heartbeat { ballot, .. }
+            | Body::Follow { ballot } => ballot.round,
             Body::Reject { promised, .. } => promised.round,
             Body::Refused { promised, .. } => promised.map_or(0, |p| p.round),
             Body::Decided { .. } | Body::Forgotten { .. } | Body::Learn { .. } => 0,
@@ -461,6 +463,8 @@ impl Peer {
         tracing::debug!(peer = %self.me, %ballot, %from, recovered = reported.len(), "leading");
         self.role = Role::Leader { ballot, from };
         self.heard = Some((self.me, self.now));
+        // Every peer gets a full timeout to answer the first heartbeat.
+        self.followed_at.fill(self.now);
         self.broadcast(
             Body::Heartbeat {
                 ballot,
@@ -541,6 +545,9 @@ impl Peer {
         // here too only restricts this acceptor, which is always safe.
         self.floor = Some(ballot);
         self.heard = Some((leader, self.now));
+        // Sent as a message of its own, not an answer: a leader that cannot receive messages
+        // (deaf) must not count it, and then it steps down.
+        out.send(leader, self.envelope(Body::Follow { ballot }));
         let deposed = match &self.role {
             Role::Leader { ballot: led, .. } => *led < ballot,
             Role::Candidate(c) => c.ballot < ballot,
@@ -558,6 +565,11 @@ impl Peer {
         match &mut self.role {
             Role::Leader { ballot, .. } => {
                 let ballot = *ballot;
+                if !self.hears_majority() {
+                    tracing::debug!(peer = %self.me, %ballot, "step down: no majority heard");
+                    self.role = Role::Follower;
+                    return;
+                }
                 self.heard = Some((self.me, now));
                 self.broadcast(
                     Body::Heartbeat {
@@ -579,6 +591,25 @@ impl Peer {
                 self.broadcast(Body::PrepareAll { from, ballot }, out);
             }
             _ => {}
+        }
+    }
+
+    /// True if this peer heard from a majority (itself included) in the last
+    /// [`LEADER_TIMEOUT_TICKS`] (Raft's check-quorum): a deaf or cut-off leader whose
+    /// heartbeats still arrive would otherwise keep followers from electing another one.
+    fn hears_majority(&self) -> bool {
+        let recent = |at: &Ticks| self.now.0 < at.0 + LEADER_TIMEOUT_TICKS;
+        let others = (0..self.peer_count as usize)
+            .filter(|p| *p != self.me.index())
+            .filter(|p| recent(&self.followed_at[*p]))
+            .count();
+        others + 1 >= self.majority()
+    }
+
+    /// A follower's answer to our heartbeat.
+    pub(crate) fn on_follow(&mut self, from: NodeId, ballot: Ballot) {
+        if matches!(self.role, Role::Leader { ballot: led, .. } if led == ballot) {
+            self.followed_at[from.index()] = self.now;
         }
     }
 

@@ -172,6 +172,12 @@ pub enum Body {
         /// The leader's highest known instance.
         max: Option<Seq>,
     },
+    /// The answer to a Heartbeat: this peer follows `ballot`. A leader that stops hearing from
+    /// a majority steps down (it may be deaf or cut off, while its heartbeats still arrive).
+    Follow {
+        /// The leader's ballot.
+        ballot: Ballot,
+    },
 }
 
 impl Body {
@@ -189,7 +195,10 @@ impl Body {
             | Body::Commit { seq, .. }
             | Body::Learn { seq } => Some(*seq),
             Body::Heartbeat { max, .. } => *max,
-            Body::PrepareAll { .. } | Body::PromiseAll { .. } | Body::Refused { .. } => None,
+            Body::PrepareAll { .. }
+            | Body::PromiseAll { .. }
+            | Body::Refused { .. }
+            | Body::Follow { .. } => None,
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct Peer {
     pub(crate) highest_round: u64,
     /// A failed campaign makes `lead` wait until this tick.
     pub(crate) campaign_allowed_at: Ticks,
+    /// When each peer last said it follows this peer's leadership (`Follow`): a leader that
+    /// hears that from less than a majority steps down.
+    pub(crate) followed_at: Vec<Ticks>,
 }
 
 impl Peer {
@@ -84,6 +87,7 @@ impl Peer {
             heard: None,
             highest_round: 0,
             campaign_allowed_at: Ticks(0),
+            followed_at: vec![Ticks(0); peer_count as usize],
         }
     }
 
@@ -407,8 +411,9 @@ impl Peer {
             Body::Reject {
                 ballot, promised, ..
             } => {
+                // A leader does not step down here: a classic proposer may have outbid it on this
+                // instance alone. A higher leader shows itself through heartbeats and refusals.
                 proposer.on_reject(ballot, promised, now, &mut self.rng);
-                self.on_refusal(from, ballot, Some(promised));
                 return;
             }
             other => unreachable!("on_vote called with {other:?}"),
@@ -466,6 +471,7 @@ impl Node for Peer {
             } => self.on_promise_all(from, first, ballot, accepted, decided, upto, out),
             Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
             Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
+            Body::Follow { ballot } => self.on_follow(from, ballot),
         }
     }
 
