@@ -56,6 +56,16 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Accepts RESP connections on `listener` until the task is aborted; aborting it also ends
 /// every connection (they live in its `JoinSet`).
 pub async fn serve(listener: TcpListener, submitter: Submitter, ids: Arc<ClientIds>) {
+    serve_with_deadline(listener, submitter, ids, OP_DEADLINE).await;
+}
+
+/// [`serve`] with another per-operation deadline than [`OP_DEADLINE`] (tests).
+pub async fn serve_with_deadline(
+    listener: TcpListener,
+    submitter: Submitter,
+    ids: Arc<ClientIds>,
+    deadline: Duration,
+) {
     let slots = Arc::new(Semaphore::new(RESP_CONNECTIONS_MAX));
     let mut connections = JoinSet::new();
     loop {
@@ -81,7 +91,7 @@ pub async fn serve(listener: TcpListener, submitter: Submitter, ids: Arc<ClientI
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let connection = Connection::new(submitter.clone(), ids.clone());
+        let connection = Connection::new(submitter.clone(), ids.clone(), deadline);
         connections.spawn(connection.run(socket, permit));
     }
 }
@@ -110,6 +120,7 @@ type Answered = (Reply, Option<Bytes>, Option<SubClient>);
 struct Connection {
     submitter: Submitter,
     ids: Arc<ClientIds>,
+    deadline: Duration,
     /// Client ids free for the next command.
     free: Vec<SubClient>,
     /// Commands in flight, answered in order.
@@ -119,10 +130,11 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(submitter: Submitter, ids: Arc<ClientIds>) -> Self {
+    fn new(submitter: Submitter, ids: Arc<ClientIds>, deadline: Duration) -> Self {
         Connection {
             submitter,
             ids,
+            deadline,
             free: Vec::new(),
             in_flight: FuturesOrdered::new(),
             keys: HashMap::new(),
@@ -230,19 +242,25 @@ impl Connection {
         });
         let submitter = self.submitter.clone();
         self.in_flight
-            .push_back(execute(submitter, sub, op, key).boxed());
+            .push_back(execute(submitter, sub, op, key, self.deadline).boxed());
     }
 }
 
 /// Runs one store command and builds its reply. A client id whose operation timed out is
 /// retired (that operation may still run later, after a newer one under the same id).
-async fn execute(submitter: Submitter, mut sub: SubClient, op: Op, key: Option<Bytes>) -> Answered {
+async fn execute(
+    submitter: Submitter,
+    mut sub: SubClient,
+    op: Op,
+    key: Option<Bytes>,
+    deadline: Duration,
+) -> Answered {
     let kind = Kind::of(&op);
     let append_key = match &op {
         Op::Append { key, .. } => Some(key.clone()),
         _ => None,
     };
-    let result = submitter.submit(sub.request(op), OP_DEADLINE).await;
+    let result = submitter.submit(sub.request(op), deadline).await;
     let reply = match (kind, result) {
         (_, Err(err)) => return (error_reply(err), key, None),
         (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
@@ -255,7 +273,7 @@ async fn execute(submitter: Submitter, mut sub: SubClient, op: Op, key: Option<B
                 let read = Op::Get {
                     key: append_key.expect("an Append has a key"),
                 };
-                match submitter.submit(sub.request(read), OP_DEADLINE).await {
+                match submitter.submit(sub.request(read), deadline).await {
                     Ok(Ok(value)) => Reply::Integer(i64::try_from(value.len()).unwrap_or(i64::MAX)),
                     Ok(Err(err)) => return (kv_error_reply(err), key, Some(sub)),
                     Err(err) => return (error_reply(err), key, None),
@@ -388,6 +406,33 @@ mod tests {
 
         a.write_all(b"GET k\r\n").await.unwrap();
         assert_eq!(read_n(&mut a, 9).await, b"$3\r\n123\r\n");
+    }
+
+    /// A replica cut off from its majority (the other two are dead) cannot run anything: the
+    /// client is told `-ERR timeout (the operation may still happen)` at the deadline, and
+    /// the connection keeps working for local commands.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unanswered_operation_times_out_with_an_error_reply() {
+        let servers = KvServer::local_cluster(3, false).await.unwrap();
+        servers[1].kill();
+        servers[2].kill();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ids = std::sync::Arc::new(super::ClientIds::new(rpc::NodeId(0)));
+        let front = tokio::spawn(super::serve_with_deadline(
+            listener,
+            servers[0].submitter(),
+            ids,
+            Duration::from_millis(300),
+        ));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"SET k v\r\nPING\r\n").await.unwrap();
+        let want = b"-ERR timeout (the operation may still happen)\r\n+PONG\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&read_n(&mut c, want.len()).await),
+            String::from_utf8_lossy(want)
+        );
+        front.abort();
     }
 
     /// Client ids of one process are distinct, carry the replica id, and never look like a
