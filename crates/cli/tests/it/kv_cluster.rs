@@ -41,55 +41,68 @@ fn free_addrs(count: usize) -> Vec<SocketAddr> {
 }
 
 /// Starts `count` replicas (with a RESP listener on a free port each if `resp`) and waits
-/// for each to print its readiness line (a process that fails to start closes its stdout,
-/// which ends the wait with a panic naming its output).
+/// for each to print its readiness line. A freed probe port can be taken by someone else
+/// before the replica binds it; then the replica exits at once (closing its stdout), and the
+/// whole cluster is started again on new ports, up to [`START_ATTEMPTS`] times.
 pub fn start(count: usize, resp: bool) -> Vec<Replica> {
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        match try_start(count, resp) {
+            Ok(replicas) => return replicas,
+            Err(why) => failures.push(why),
+        }
+    }
+    panic!("could not start {count} replicas: {failures:#?}");
+}
+
+/// Attempts to start the whole cluster.
+const START_ATTEMPTS: usize = 3;
+
+fn try_start(count: usize, resp: bool) -> Result<Vec<Replica>, String> {
     let peers = free_addrs(count);
     let list = peers
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    (0..count)
-        .map(|id| {
-            let mut args = vec![
-                "kv".to_string(),
-                "serve".into(),
-                "--id".into(),
-                id.to_string(),
-                "--peers".into(),
-                list.clone(),
-            ];
-            if resp {
-                args.extend(["--resp".into(), "127.0.0.1:0".into()]);
+    let mut replicas = Vec::new();
+    for (id, addr) in peers.iter().enumerate() {
+        let mut args = vec![
+            "kv".to_string(),
+            "serve".into(),
+            "--id".into(),
+            id.to_string(),
+            "--peers".into(),
+            list.clone(),
+        ];
+        if resp {
+            args.extend(["--resp".into(), "127.0.0.1:0".into()]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dsys kv serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let mut replica = Replica {
+            child,
+            addr: *addr,
+            resp: None,
+        };
+        if read.is_err() || !line.starts_with(&format!("kv replica {id} listening on {addr}")) {
+            replica.kill();
+            return Err(format!("dsys {args:?} printed {line:?}"));
+        }
+        if resp {
+            replica.resp = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+            if replica.resp.is_none() {
+                return Err(format!("no RESP address in {line:?}"));
             }
-            let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
-                .args(&args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn dsys kv serve");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let mut line = String::new();
-            BufReader::new(stdout)
-                .read_line(&mut line)
-                .expect("read the readiness line");
-            assert!(
-                line.starts_with(&format!("kv replica {id} listening on {}", peers[id])),
-                "dsys {args:?} printed {line:?}"
-            );
-            let resp = resp.then(|| {
-                line.trim()
-                    .rsplit(' ')
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| panic!("no RESP address in {line:?}"))
-            });
-            Replica {
-                child,
-                addr: peers[id],
-                resp,
-            }
-        })
-        .collect()
+        }
+        replicas.push(replica);
+    }
+    Ok(replicas)
 }
