@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// Also serve the Redis protocol (RESP2) on this address (port 0 picks a free one).
     #[arg(long, value_parser = parse_addr)]
     resp: Option<SocketAddr>,
+    /// Threads for network I/O. The replica core is one task whatever this is; with several
+    /// replicas and their clients sharing a machine, one thread each avoids cross-thread
+    /// wake-ups (about 20 % more throughput measured on 2 cores).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
 }
 
 /// Arguments of the client operations.
@@ -165,7 +170,19 @@ fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_serve_args(&args)?;
     let me = args.peers[args.id as usize];
-    runtime()?.block_on(async {
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(args.threads))
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?
+    };
+    runtime.block_on(async {
         let listener = TcpListener::bind(me)
             .await
             .with_context(|| format!("binding the peer address {me}"))?;
