@@ -12,17 +12,15 @@
 //! keep nothing on disk: a killed replica stays out (SPEC §6). The client exits 0 once a
 //! replica answered, 1 with a message if none did within `--timeout`, 2 on a usage error.
 
+use crate::args::{cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use kvpaxos::Op;
 use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, TcpClerk};
 use std::collections::HashSet;
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// The largest key or value the client accepts: far below the frame limit, far above use.
-const ARG_BYTES_MAX: usize = 1 << 20;
 
 /// `dsys kv`: a replica (`serve`) or one client operation.
 #[derive(clap::Subcommand, Debug)]
@@ -91,20 +89,6 @@ pub struct ClientArgs {
     timeout: u64,
 }
 
-fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    text.to_socket_addrs()
-        .map_err(|e| format!("not a HOST:PORT address: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{text} resolves to no address"))
-}
-
-fn parse_text(text: &str) -> Result<String, String> {
-    if text.len() > ARG_BYTES_MAX {
-        return Err(format!("longer than {ARG_BYTES_MAX} bytes"));
-    }
-    Ok(text.to_string())
-}
-
 /// Runs `dsys kv`.
 ///
 /// # Errors
@@ -120,7 +104,7 @@ pub fn run(command: KvCommand) -> anyhow::Result<()> {
     check_distinct(&client.servers, "--servers")?;
     let is_get = matches!(op, Op::Get { .. });
     let timeout = Duration::from_secs(client.timeout);
-    let value = runtime()?.block_on(async {
+    let value = runtime(cores())?.block_on(async {
         let mut clerk = TcpClerk::new(clerk_id(), &client.servers);
         clerk.run(op, timeout).await
     })?;
@@ -170,18 +154,7 @@ fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_serve_args(&args)?;
     let me = args.peers[args.id as usize];
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(args.threads))
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?
-    };
+    let runtime = runtime(usize::from(args.threads))?;
     runtime.block_on(async {
         let listener = TcpListener::bind(me)
             .await
@@ -211,13 +184,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush().context("writing to stdout")?;
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     })
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")
 }
 
 /// A random 62-bit identity (SPEC §1.7 `nrand`), from the standard library's per-process

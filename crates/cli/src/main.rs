@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error (clap's own).
 
+mod args;
 mod bench_cli;
 mod kv_cli;
 mod mapreduce_cli;

@@ -13,18 +13,16 @@
 //! scripts) and run until killed. The client exits 0 after the primary answered, 1 with a
 //! message if no primary answered within `--timeout`, 2 on a usage error.
 
+use crate::args::{cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
 use pbservice::{Op, PbServer, TcpClerk};
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use viewservice::{ViewReply, ViewServer, VsRequest};
-
-/// The largest key or value the client accepts: far below the frame limit, far above use.
-const ARG_BYTES_MAX: usize = 1 << 20;
 
 /// Arguments of `dsys viewservice`.
 #[derive(clap::Args, Debug)]
@@ -128,27 +126,6 @@ impl Subcommand for PbCommand {
     }
 }
 
-fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    text.to_socket_addrs()
-        .map_err(|e| format!("not a HOST:PORT address: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{text} resolves to no address"))
-}
-
-fn parse_text(text: &str) -> Result<String, String> {
-    if text.len() > ARG_BYTES_MAX {
-        return Err(format!("longer than {ARG_BYTES_MAX} bytes"));
-    }
-    Ok(text.to_string())
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")
-}
-
 /// Prints the bound address for scripts and tests, at once.
 fn announce(what: &str, addr: SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
@@ -161,7 +138,7 @@ fn announce(what: &str, addr: SocketAddr) -> anyhow::Result<()> {
 /// # Errors
 /// If the address cannot be bound.
 pub fn run_viewservice(args: ViewServiceArgs) -> anyhow::Result<()> {
-    runtime()?.block_on(async {
+    runtime(cores())?.block_on(async {
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -187,7 +164,7 @@ pub fn run_pb(command: PbCommand) -> anyhow::Result<()> {
         PbAction::Append { key, value } => Op::Append { key, value },
     };
     let is_get = matches!(op, Op::Get { .. });
-    let value = runtime()?.block_on(async {
+    let value = runtime(cores())?.block_on(async {
         let mut clerk = TcpClerk::new(clerk_id(), viewservice);
         clerk.run(op, timeout).await
     })?;
@@ -198,7 +175,7 @@ pub fn run_pb(command: PbCommand) -> anyhow::Result<()> {
 }
 
 fn print_view(viewservice: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
-    let reply = runtime()?.block_on(async {
+    let reply = runtime(cores())?.block_on(async {
         let client: rpc::RpcClient<VsRequest, ViewReply> = rpc::RpcClient::new(viewservice);
         client.call(VsRequest::Get, timeout).await
     });
@@ -226,7 +203,7 @@ fn serve(
     listen: SocketAddr,
     advertise: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
-    runtime()?.block_on(async {
+    runtime(cores())?.block_on(async {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

@@ -1,0 +1,45 @@
+//! What several subcommands share: parsers for untrusted arguments and the tokio runtime.
+
+use anyhow::Context;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// The largest key or value a client accepts on its command line: far below the frame limit,
+/// far above use.
+pub const ARG_BYTES_MAX: usize = 1 << 20;
+
+/// A `HOST:PORT` argument, resolved to its first address.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("not a HOST:PORT address: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+/// A key or value argument, at most [`ARG_BYTES_MAX`] bytes.
+pub fn parse_text(text: &str) -> Result<String, String> {
+    if text.len() > ARG_BYTES_MAX {
+        return Err(format!("longer than {ARG_BYTES_MAX} bytes"));
+    }
+    Ok(text.to_string())
+}
+
+/// A tokio runtime with `threads` worker threads; 1 means everything on the calling thread,
+/// which avoids cross-thread wake-ups when several processes share a small machine.
+pub fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// The machine's parallelism (for a runtime that should use every core).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
