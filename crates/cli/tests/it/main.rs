@@ -1,11 +1,10 @@
 //! Smoke tests of the `dsys` binary as a user runs it.
 
-mod kv_bench;
+mod bench_e2e;
 mod kv_chaos;
 mod kv_cluster;
 mod kv_resp;
 mod kv_usage;
-mod pb_bench;
 mod pb_procs;
 mod pb_usage;
 
