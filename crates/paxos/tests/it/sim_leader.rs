@@ -175,3 +175,62 @@ fn deaf_leader_makes_way() {
         wait_n(&mut sim, Seq(seq), 2)
     });
 }
+
+/// Instances decided while peer 2 was cut off.
+const MISSED: u64 = 5_000;
+
+/// A candidate far behind: peer 2 missed 5,000 decisions (more than one `PromiseAll` may
+/// report), then the leader is cut off and peer 2 campaigns with only peer 1. The report is
+/// cut, the campaign asks again from the cut, and peer 2 leads and learns every decision.
+#[test]
+fn campaign_of_a_peer_far_behind_asks_in_rounds() {
+    sim::for_each_seed!(2, |seed| {
+        let mut sim = cluster(seed, 3);
+        sim.partition(&[&[NodeId(0), NodeId(1)], &[NodeId(2)]]);
+        let old = elect(&mut sim)?;
+        let first = sim.node(old).and_then(Peer::max).map_or(0, |m| m.0 + 1);
+        for seq in first..first + MISSED {
+            start(&mut sim, old.0, seq, val(&format!("v{seq}")));
+            if seq % 500 == 0 {
+                run_for(&mut sim, 20 * MS_US)?;
+            }
+        }
+        wait_n(&mut sim, Seq(first + MISSED - 1), 2)?;
+        ensure(paxos::leader::REPORT_ENTRIES_MAX < MISSED as usize, || {
+            "the scenario must overflow one report".into()
+        })?;
+        let survivor = if old == NodeId(0) {
+            NodeId(1)
+        } else {
+            NodeId(0)
+        };
+        sim.partition(&[&[old], &[survivor, NodeId(2)]]);
+        let deadline = sim.now_us() + 5 * SECOND_US;
+        while !sim.node(NodeId(2)).is_some_and(Peer::is_leading) {
+            if sim.now_us() >= deadline {
+                return Err("peer 2 did not win with peer 1's promise".into());
+            }
+            if sim.node(NodeId(2)).is_some_and(|p| p.leader().is_none()) {
+                sim.call(NodeId(2), |p, out| p.lead(out));
+            }
+            run_for(&mut sim, 5 * MS_US)?;
+        }
+        // Decided instances come in the reports; instances peer 1 had only accepted when the
+        // old leader was cut off are proposed again by peer 2 at its ballot.
+        let deadline = sim.now_us() + 2 * SECOND_US;
+        let missing = |sim: &PaxosSim| {
+            (first..first + MISSED)
+                .filter(|seq| {
+                    sim.node(NodeId(2))
+                        .is_some_and(|p| p.status(Seq(*seq)).1.is_none())
+                })
+                .count()
+        };
+        sim.run_until(deadline, |s| missing(s) == 0).map_err(|e| {
+            format!(
+                "peer 2 leads but {} decisions stay unknown: {e}",
+                missing(&sim)
+            )
+        })
+    });
+}
