@@ -131,6 +131,10 @@ impl Campaign {
         upto: Option<Seq>,
         others_needed: usize,
     ) -> CampaignProgress {
+        if upto.is_some_and(|cut| cut <= round_from) {
+            tracing::warn!(%from, "a promise cut before its first instance: ignored");
+            return CampaignProgress::Waiting;
+        }
         if round_from != self.round_from || !self.promises.insert(from) {
             return CampaignProgress::Waiting;
         }
