@@ -644,3 +644,87 @@ impl Peer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ballot(round: u64, node: u32) -> Ballot {
+        Ballot {
+            round,
+            node: NodeId(node),
+        }
+    }
+
+    fn value(s: &'static str) -> Value {
+        Value::from_static(s.as_bytes())
+    }
+
+    /// Five peers: two other promises make a quorum with the candidate's own; the highest
+    /// ballot reported per instance is kept; refusals end the campaign once no majority is left.
+    #[test]
+    fn campaign_counts_promises_keeps_highest_report_and_counts_refusals() {
+        let mut c = Campaign::new(ballot(9, 0), Seq(10), Ticks(0), 3);
+        let low = vec![(Seq(12), ballot(3, 1), value("low"))];
+        let high = vec![(Seq(12), ballot(5, 2), value("high"))];
+        assert_eq!(
+            c.on_promise(NodeId(1), Seq(10), low, None, 2),
+            CampaignProgress::Waiting
+        );
+        assert_eq!(
+            c.on_promise(NodeId(1), Seq(10), Vec::new(), None, 2),
+            CampaignProgress::Waiting,
+            "a duplicate promise counts once"
+        );
+        assert_eq!(
+            c.on_promise(NodeId(2), Seq(10), high, None, 2),
+            CampaignProgress::Quorum
+        );
+        assert_eq!(
+            c.reported.get(&Seq(12)).map(|(b, _)| *b),
+            Some(ballot(5, 2))
+        );
+        let mut lost = Campaign::new(ballot(9, 0), Seq(10), Ticks(0), 3);
+        assert!(!lost.on_refusal(NodeId(2), 5, 3));
+        assert!(
+            !lost.on_refusal(NodeId(2), 5, 3),
+            "a repeated refusal counts once"
+        );
+        assert!(
+            !lost.on_refusal(NodeId(3), 5, 3),
+            "0, 1 and 4 are still a majority"
+        );
+        assert!(lost.on_refusal(NodeId(4), 5, 3), "no majority is left");
+    }
+
+    /// A cut report makes the next round ask from the lowest cut; promises for an old round
+    /// and cuts that do not move forward are ignored.
+    #[test]
+    fn cut_reports_move_the_next_round_forward() {
+        let mut c = Campaign::new(ballot(2, 0), Seq(0), Ticks(0), 3);
+        assert_eq!(
+            c.on_promise(NodeId(1), Seq(0), Vec::new(), Some(Seq(0)), 1),
+            CampaignProgress::Waiting,
+            "a cut at the first instance is malformed"
+        );
+        c.on_promise(NodeId(1), Seq(0), Vec::new(), Some(Seq(4096)), 1);
+        c.merge(Vec::new(), Some(Seq(5000)));
+        assert_eq!(c.cut(), Some(Seq(4096)));
+        c.next_round(Seq(4096), Ticks(1), 3);
+        assert_eq!(c.cut(), None);
+        assert_eq!(
+            c.on_promise(NodeId(2), Seq(0), Vec::new(), None, 1),
+            CampaignProgress::Waiting,
+            "a promise for the previous round"
+        );
+        assert_eq!(
+            c.on_promise(NodeId(2), Seq(4096), Vec::new(), None, 1),
+            CampaignProgress::Quorum
+        );
+        assert_eq!(
+            c.from,
+            Seq(0),
+            "the campaign still covers everything from its start"
+        );
+    }
+}
