@@ -176,6 +176,38 @@ impl ClientIds {
     }
 }
 
+/// What a replica reports about itself (RESP `INFO`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// This replica's id.
+    pub id: NodeId,
+    /// The leader it believes in, itself included, if any.
+    pub leader: Option<NodeId>,
+    /// The next log slot it will apply (every slot below is applied).
+    pub next_apply: u64,
+    /// Requests waiting for their entry to be applied.
+    pub waiting: usize,
+    /// Keys in its state.
+    pub keys: usize,
+}
+
+impl ReplicaStatus {
+    /// The status as `INFO` text: `name:value` lines under a section header, as Redis writes.
+    pub fn to_info(&self) -> String {
+        let role = if self.leader == Some(self.id) {
+            "leader"
+        } else {
+            "follower"
+        };
+        let leader = self.leader.map_or("none".to_string(), |l| l.0.to_string());
+        format!(
+            "# Replication\r\nrole:{role}\r\nreplica_id:{}\r\nleader_id:{leader}\r\n\
+             applied_slots:{}\r\nwaiting_requests:{}\r\n# Keyspace\r\nkeys:{}\r\n",
+            self.id.0, self.next_apply, self.waiting, self.keys
+        )
+    }
+}
+
 /// Why a locally submitted operation got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -216,6 +248,28 @@ impl Submitter {
             Ok(Err(err)) => Err(err),
             Err(_) => Err(SubmitError::Timeout),
         }
+    }
+}
+
+impl Submitter {
+    /// The local replica's status.
+    ///
+    /// # Errors
+    /// [`SubmitError::Shutdown`] if the replica stopped.
+    pub async fn status(&self) -> Result<ReplicaStatus, SubmitError> {
+        self.node
+            .call(|shell, _out| {
+                let r = &shell.replica;
+                ReplicaStatus {
+                    id: r.peer().id(),
+                    leader: r.peer().leader(),
+                    next_apply: r.next_apply().0,
+                    waiting: r.waiting_len(),
+                    keys: r.state().len(),
+                }
+            })
+            .await
+            .map_err(|_: RpcError| SubmitError::Shutdown)
     }
 }
 

@@ -48,6 +48,12 @@ pub enum Command {
         /// The arguments after `COMMAND`.
         args: Vec<Bytes>,
     },
+    /// `INFO [section ...]`: the server describes itself (for a replicated store: its role and
+    /// who leads). Answered by the server, not by [`Command::local_reply`].
+    Info {
+        /// The sections asked for (ignored: the server reports what it has).
+        sections: Vec<Bytes>,
+    },
     /// A command name we do not implement.
     Unknown {
         /// The name as the client sent it.
@@ -93,6 +99,8 @@ impl Command {
             Command::Config { args: rest }
         } else if is("COMMAND") {
             Command::CommandInfo { args: rest }
+        } else if is("INFO") {
+            Command::Info { sections: rest }
         } else {
             Command::Unknown { name }
         };
@@ -114,18 +122,22 @@ impl Command {
             }
             Command::Config { args } => [vec![name("CONFIG")], args.clone()].concat(),
             Command::CommandInfo { args } => [vec![name("COMMAND")], args.clone()].concat(),
+            Command::Info { sections } => [vec![name("INFO")], sections.clone()].concat(),
             Command::Unknown { name } | Command::WrongArity { name } => vec![name.clone()],
         }
     }
 
-    /// The reply for commands that need no store, or `None` for GET, SET and APPEND.
+    /// The reply for commands that need no store, or `None` for GET, SET, APPEND and INFO.
     ///
     /// PING answers `+PONG` (or echoes its message), `CONFIG`/`COMMAND` probes answer an empty
     /// array so redis-benchmark and redis-cli carry on, and unknown or mis-called commands get
     /// Redis's error lines.
     pub fn local_reply(&self) -> Option<Reply> {
         match self {
-            Command::Get { .. } | Command::Set { .. } | Command::Append { .. } => None,
+            Command::Get { .. }
+            | Command::Set { .. }
+            | Command::Append { .. }
+            | Command::Info { .. } => None,
             Command::Ping { message: None } => Some(Reply::pong()),
             Command::Ping { message: Some(m) } => Some(Reply::Bulk(m.clone())),
             Command::Config { args } => Some(config_reply(args)),
@@ -243,6 +255,17 @@ mod tests {
         for (probe, want) in cases {
             let command = cmd(probe).expect("non-empty");
             assert_eq!(command.local_reply(), Some(want), "{probe:?}");
+            assert_eq!(Command::from_args(command.to_args()), Some(command));
+        }
+    }
+
+    /// INFO, with or without sections, is left to the server (it describes the server).
+    #[test]
+    fn info_is_answered_by_the_server() {
+        for args in [&["INFO"][..], &["info", "replication"], &["INFO", "a", "b"]] {
+            let command = cmd(args).expect("non-empty");
+            assert!(matches!(command, Command::Info { .. }), "{args:?}");
+            assert_eq!(command.local_reply(), None);
             assert_eq!(Command::from_args(command.to_args()), Some(command));
         }
     }

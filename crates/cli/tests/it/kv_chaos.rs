@@ -1,7 +1,7 @@
 //! kvpaxos as real processes under a crash (issue 5, "Real processes and real clients"): three
-//! `dsys kv serve`, four clerks writing and reading the same few keys, one replica SIGKILLed
-//! midway (replicas have no disk, so it stays down: the cluster goes on with 2 of 3). Every
-//! operation is recorded with wall-clock times and the history must be linearizable.
+//! `dsys kv serve`, four clerks writing and reading the same few keys, the leader SIGKILLed
+//! midway (replicas have no disk, so it stays down: the other two elect a leader and go on).
+//! Every operation is recorded with wall-clock times and the history must be linearizable.
 
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
@@ -75,12 +75,13 @@ async fn client(
 }
 
 /// Four clerks (each starting at a different replica) run Get/Put/Append on three keys for
-/// 0.8 s, replica 0 is SIGKILLed, and they run 0.8 s more against the two survivors. The
+/// 0.8 s, the leader (as the replicas' `INFO` names it) is SIGKILLed, and they run 0.8 s more
+/// against the two survivors, which must elect a new leader. The
 /// clerks must keep completing operations after the kill, and the whole history (pending
 /// operations included) must pass the linearizability checker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kv_sigkill_one_replica_history_stays_linearizable() {
-    let mut replicas = kv_cluster::start(3, false);
+async fn kv_sigkill_the_leader_history_stays_linearizable() {
+    let mut replicas = kv_cluster::start(3, true);
     let addrs: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
     let history = Arc::new(Mutex::new(History::new()));
     let start = Instant::now();
@@ -93,7 +94,8 @@ async fn kv_sigkill_one_replica_history_stays_linearizable() {
         tasks.spawn(client(id, servers, history.clone(), start, stop));
     }
     tokio::time::sleep_until(kill_at.into()).await;
-    replicas[0].kill();
+    let leader = kv_cluster::leader(&replicas);
+    replicas[leader].kill();
     let before_kill = history.lock().expect("lock").len();
 
     let mut completed = 0;
@@ -108,4 +110,12 @@ async fn kv_sigkill_one_replica_history_stays_linearizable() {
         "only {after_kill} operations started after the kill"
     );
     check_kv(&history, Budget::default()).assert_linearizable();
+    drop(history);
+    let survivors: Vec<_> = replicas
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| (i != leader).then_some(r))
+        .collect();
+    let new_leader = kv_cluster::leader(&survivors);
+    assert_ne!(new_leader, leader, "the dead leader is still named");
 }

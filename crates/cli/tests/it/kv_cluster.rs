@@ -106,3 +106,61 @@ fn try_start(count: usize, resp: bool) -> Result<Vec<Replica>, String> {
     }
     Ok(replicas)
 }
+
+impl Replica {
+    /// The replica's `INFO` text, read over its RESP port (raw RESP, no redis-cli needed).
+    ///
+    /// # Panics
+    /// If the replica has no RESP port or does not answer with a bulk string.
+    pub fn info(&self) -> String {
+        use std::io::{Read, Write};
+        let addr = self.resp.expect("started with --resp");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to RESP");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("set a read timeout");
+        stream
+            .write_all(b"*1\r\n$4\r\nINFO\r\n")
+            .expect("send INFO");
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header).expect("read the bulk header");
+        let len: usize = header
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("INFO answered {header:?}"));
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).expect("read the INFO text");
+        String::from_utf8(body).expect("INFO is text")
+    }
+
+    /// The leader this replica believes in, from its `INFO`.
+    pub fn leader(&self) -> Option<usize> {
+        self.info()
+            .lines()
+            .find_map(|l| l.strip_prefix("leader_id:"))
+            .and_then(|id| id.trim().parse().ok())
+    }
+}
+
+/// Waits (at most 5 s) until every replica names the same leader, and returns it.
+///
+/// # Panics
+/// If they do not agree in time.
+pub fn leader(replicas: &[Replica]) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let named: Vec<Option<usize>> = replicas.iter().map(Replica::leader).collect();
+        if let Some(Some(first)) = named.first()
+            && named.iter().all(|n| *n == Some(*first))
+        {
+            return *first;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replicas do not agree on a leader: {named:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

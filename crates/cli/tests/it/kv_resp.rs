@@ -102,4 +102,19 @@ fn kv_redis_cli_sees_one_store_through_every_replica() {
     survivor.write_all(b"GET p\r\n").expect("write");
     assert_eq!(read_n(&mut survivor, 8), b"$2\r\n12\r\n");
     assert_eq!(redis_cli(b, &["GET", "p"]), "12");
+
+    // INFO through redis-cli: every replica names the same leader, and only it says so.
+    let infos: Vec<String> = [a, b, c].iter().map(|r| redis_cli(*r, &["INFO"])).collect();
+    let leader = kv_cluster::leader(&replicas);
+    for (id, info) in infos.iter().enumerate() {
+        let role = if id == leader { "leader" } else { "follower" };
+        assert!(
+            info.contains(&format!("role:{role}")),
+            "replica {id}: {info}"
+        );
+        assert!(
+            info.contains(&format!("replica_id:{id}")),
+            "replica {id}: {info}"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`]s
 //! through the log (so whichever replica a client reaches, it sees the same linearizable
 //! store); PING, the `CONFIG GET`/`COMMAND` start-up probes, unknown commands and wrong arity
-//! are answered locally ([`Command::local_reply`]), and the connection stays open. A malformed
+//! are answered locally ([`Command::local_reply`]), and the connection stays open. `INFO`
+//! reports the replica's role, who leads, and how far it has applied (read from the core, not
+//! through the log: it describes this replica, not the store). A malformed
 //! stream gets Redis's `-ERR Protocol error` line after the replies already owed, and closes
 //! that connection only.
 //!
@@ -219,6 +221,20 @@ impl Connection {
     }
 
     fn admit(&mut self, command: Command) {
+        if let Command::Info { .. } = command {
+            let submitter = self.submitter.clone();
+            self.in_flight.push_back(
+                async move {
+                    let reply = match submitter.status().await {
+                        Ok(status) => Reply::Bulk(Bytes::from(status.to_info())),
+                        Err(err) => error_reply(err),
+                    };
+                    (reply, None, None)
+                }
+                .boxed(),
+            );
+            return;
+        }
         if let Some(reply) = command.local_reply() {
             self.in_flight
                 .push_back(futures::future::ready((reply, None, None)).boxed());
