@@ -5,12 +5,16 @@
 # Prints each figure and the ratio kvpaxos / redis.
 #
 # Usage: crates/kvpaxos/benches/redis_benchmark.sh        (N=20000 for a quicker run)
+# TARGET=leader (default) loads the replica that leads; TARGET=follower loads another one, whose
+# requests are forwarded to the leader (one more hop).
 # Needs redis-benchmark and redis-server (Debian: redis-tools, redis-server) and python3 (to
 # find free ports). Builds target/release/dsys if missing; DSYS=path overrides.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 N=${N:-100000}
+TARGET=${TARGET:-leader}
+case "$TARGET" in leader|follower) ;; *) echo "TARGET is leader or follower" >&2; exit 2 ;; esac
 DSYS=${DSYS:-target/release/dsys}
 for tool in redis-benchmark redis-server redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install redis-tools redis-server python3)" >&2; exit 1; }
@@ -61,6 +65,18 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 
+# The replica to load, by its role in INFO (every replica names the same leader once elected).
+target=""
+for _ in $(seq 200); do
+  redis-cli -p "${resp_ports[0]}" set warmup 1 >/dev/null 2>&1 || true
+  for id in 0 1 2; do
+    role=$(redis-cli -p "${resp_ports[$id]}" info 2>/dev/null | tr -d '\r' | sed -n 's/^role://p')
+    [ "$role" = "$TARGET" ] && { target=$id; break 2; }
+  done
+  sleep 0.05
+done
+[ -n "$target" ] || { echo "no replica reports role:$TARGET" >&2; exit 1; }
+
 # One run: prints "SET <rps> <p50>" and "GET <rps> <p50>" lines.
 run() {
   redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$N" -c 64 -d 100 -r 10000 -q "${@:2}" \
@@ -68,12 +84,12 @@ run() {
     | sed -E 's/^ *([A-Z]+): ([0-9.]+) requests per second, p50=([0-9.]+) msec.*/\1 \2 \3/'
 }
 
-echo "redis-benchmark -t set,get -n $N -c 64 -d 100 -r 10000 -q; kvpaxos: 3 replicas, load on replica 0's RESP port"
+echo "redis-benchmark -t set,get -n $N -c 64 -d 100 -r 10000 -q; kvpaxos: 3 replicas, load on replica $target ($TARGET)'s RESP port"
 printf '%-6s %-4s %14s %10s %14s %10s %8s\n' pipe op "kvpaxos ops/s" "p50 ms" "redis ops/s" "p50 ms" ratio
 for pipeline in 1 16; do
   extra=()
   [ "$pipeline" -gt 1 ] && extra=(-P "$pipeline")
-  kv=$(run "${resp_ports[0]}" "${extra[@]}")
+  kv=$(run "${resp_ports[$target]}" "${extra[@]}")
   redis=$(run "$redis_port" "${extra[@]}")
   paste -d' ' <(echo "$kv") <(echo "$redis") | while read -r op kv_rps kv_p50 _ redis_rps redis_p50; do
     ratio=$(python3 -c "print(f'{$kv_rps / $redis_rps:.3f}')")
