@@ -195,7 +195,9 @@ fn campaign_of_a_peer_far_behind_asks_in_rounds() {
                 run_for(&mut sim, 20 * MS_US)?;
             }
         }
-        wait_n(&mut sim, Seq(first + MISSED - 1), 2)?;
+        for seq in first..first + MISSED {
+            wait_n(&mut sim, Seq(seq), 2)?;
+        }
         ensure(paxos::leader::REPORT_ENTRIES_MAX < MISSED as usize, || {
             "the scenario must overflow one report".into()
         })?;
