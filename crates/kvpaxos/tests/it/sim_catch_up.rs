@@ -7,28 +7,39 @@ use rpc::NodeId;
 /// Slots server 2 misses while cut off.
 const MISSED: u64 = 200;
 
-/// Server 2 is cut off while 200 Puts go through servers 0 and 1; after the heal and one more
-/// Put, it must apply every slot within 1 s of virtual time (one slot per hole timeout would
-/// take 6 s), and then every replica forgets the log (at most the last few slots are held:
-/// `done` travels on the next messages).
+/// A 3-server cluster where server 2 missed [`MISSED`] Puts (through servers 0 and 1) while
+/// cut off, now healed; returns it with the clerk that made the Puts.
+fn server_2_behind(seed: u64) -> Result<(Kv, rpc::ClientId), String> {
+    let mut kv = Kv::new(seed, 3);
+    let ck = kv.clerk(&[0, 1]);
+    kv.sim.partition(&[&[NodeId(0), NodeId(1)], &[NodeId(2)]]);
+    for i in 0..MISSED {
+        kv.op(ck, put("k", &i.to_string()))?;
+    }
+    kv.sim.heal();
+    Ok((kv, ck))
+}
+
+/// Runs until server 2 has applied everything server 0 has, within 1 s of virtual time (one
+/// slot per hole timeout would take 6 s).
+fn server_2_catches_up(kv: &mut Kv) -> Result<(), String> {
+    let target = kv.replica(0).next_apply();
+    let deadline = kv.sim.now_us() + SECOND_US;
+    kv.sim
+        .run_until(deadline, |s| {
+            s.node(NodeId(2)).is_some_and(|r| r.next_apply() >= target)
+        })
+        .map_err(|e| format!("server 2 did not catch up: {e}; {}", kv.describe()))
+}
+
+/// After the heal and one more Put, server 2 catches up, and then every replica forgets the
+/// log (at most the last few slots are held: `done` travels on the next messages).
 #[test]
 fn catch_up() {
     sim::for_each_seed!(20, |seed| {
-        let mut kv = Kv::new(seed, 3);
-        let ck = kv.clerk(&[0, 1]);
-        kv.sim.partition(&[&[NodeId(0), NodeId(1)], &[NodeId(2)]]);
-        for i in 0..MISSED {
-            kv.op(ck, put("k", &i.to_string()))?;
-        }
-        kv.sim.heal();
+        let (mut kv, ck) = server_2_behind(seed)?;
         kv.op(ck, put("k", "last"))?;
-        let target = kv.replica(0).next_apply();
-        let deadline = kv.sim.now_us() + SECOND_US;
-        kv.sim
-            .run_until(deadline, |s| {
-                s.node(NodeId(2)).is_some_and(|r| r.next_apply() >= target)
-            })
-            .map_err(|e| format!("server 2 did not catch up: {e}; {}", kv.describe()))?;
+        server_2_catches_up(&mut kv)?;
         kv.op(ck, put("k", "after"))?;
         kv.run_for(100 * MS_US)?;
         for i in 0..3 {
@@ -49,20 +60,8 @@ fn catch_up() {
 #[test]
 fn idle_replica_catches_up() {
     sim::for_each_seed!(20, |seed| {
-        let mut kv = Kv::new(seed, 3);
-        let ck = kv.clerk(&[0, 1]);
-        kv.sim.partition(&[&[NodeId(0), NodeId(1)], &[NodeId(2)]]);
-        for i in 0..MISSED {
-            kv.op(ck, put("k", &i.to_string()))?;
-        }
-        kv.sim.heal();
-        let target = kv.replica(0).next_apply();
-        let deadline = kv.sim.now_us() + SECOND_US;
-        kv.sim
-            .run_until(deadline, |s| {
-                s.node(NodeId(2)).is_some_and(|r| r.next_apply() >= target)
-            })
-            .map_err(|e| format!("idle server 2 did not catch up: {e}; {}", kv.describe()))?;
+        let (mut kv, _) = server_2_behind(seed)?;
+        server_2_catches_up(&mut kv)?;
         kv.all_agree("k")?;
         kv.check_linearizable()
     });
