@@ -4,6 +4,8 @@
 //! connection (then only `Peer` frames), `Request` a client connection (then only `Request`
 //! frames, answered by `Response` frames). Anything else, and any framing or decoding error,
 //! closes this connection alone with a warning naming the reason. Nothing here panics on input.
+//! A connection that sends no first frame within [`FIRST_FRAME_TIMEOUT`] is closed too, so an
+//! idle or half-open connection cannot hold one of the listener's slots forever.
 
 use super::WireNode;
 use super::actor::{Input, Responder};
@@ -27,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 pub const RESPONSE_QUEUE_CAPACITY: usize = 256;
 
 const _: () = assert!(RESPONSE_QUEUE_CAPACITY >= crate::client::MAX_IN_FLIGHT_CALLS);
+
+/// How long an accepted connection may take to send its first frame (`Hello` or a request).
+/// Peers and clients send it as soon as they connect; 10 s covers a loaded machine.
+pub const FIRST_FRAME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every connection task of a node shares.
 pub(crate) struct Shared<N: WireNode> {
@@ -82,7 +88,10 @@ async fn serve_frames<N: WireNode>(
     framed: &mut NodeFramed<N>,
     shared: &Shared<N>,
 ) -> Result<(), RpcError> {
-    let Some(first) = framed.next().await.transpose()? else {
+    let first = tokio::time::timeout(FIRST_FRAME_TIMEOUT, framed.next())
+        .await
+        .map_err(|_| RpcError::Timeout)?;
+    let Some(first) = first.transpose()? else {
         return Ok(());
     };
     bump(&shared.counters.frames_in, 1);

@@ -149,3 +149,36 @@ async fn garbage_closes_only_its_connection() {
         "the old client never redialled"
     );
 }
+
+/// Goal: a connection that never sends its first frame is closed after
+/// [`rpc::runtime::FIRST_FRAME_TIMEOUT`], so idle connections cannot use up the listener's
+/// slots. Method: a 1-node cluster under paused tokio time (the clock jumps when every task
+/// waits, so no real 10 s pass); a raw connection sends nothing and must see the server close
+/// it, and a client connection made afterwards still works.
+#[tokio::test(start_paused = true)]
+async fn silent_connection_is_closed_after_the_first_frame_timeout() {
+    let (_nodes, addrs) = cluster(1).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = TcpStream::connect(addrs[0]).await.expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(rpc::runtime::FIRST_FRAME_TIMEOUT * 2, silent.read(&mut buf))
+        .await
+        .expect("the server closes a silent connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "nothing is sent to it");
+    assert!(
+        started.elapsed() >= rpc::runtime::FIRST_FRAME_TIMEOUT,
+        "closed after the timeout, not before"
+    );
+    let fresh = RpcClient::<Req, Resp>::new(addrs[0]);
+    let answer = fresh
+        .call(Req::Echo("after".into()), REPLY_TIMEOUT)
+        .await
+        .expect("the node still serves");
+    assert_eq!(
+        answer,
+        Resp::Echo {
+            from: NodeId(0),
+            text: "after".into()
+        }
+    );
+}
