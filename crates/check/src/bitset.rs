@@ -46,7 +46,6 @@ impl Bitset {
     }
 
     /// Whether `index` is in the set.
-    #[cfg(test)]
     pub(crate) fn contains(&self, index: usize) -> bool {
         let (word, mask) = locate(index);
         self.words[word] & mask != 0

@@ -110,6 +110,18 @@ impl Model for KvModel {
         matches!(input, KvInput::Get { .. })
     }
 
+    fn may_reset(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Put { .. })
+    }
+
+    /// Appends only extend a value, so a later Get must see the current value as a prefix.
+    fn may_grow_into(&self, state: &String, input: &KvInput, output: &KvOutput) -> bool {
+        match (input, output) {
+            (KvInput::Get { .. }, KvOutput::Value(seen)) => seen.starts_with(state.as_str()),
+            _ => true,
+        }
+    }
+
     fn describe(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
         let call = match input {
             KvInput::Get { key } => format!("Get({key:?})"),

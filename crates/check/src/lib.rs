@@ -39,7 +39,10 @@
 //! A single key hammered by 10 clients with long, fully overlapping intervals is the hard
 //! case: 1,000 such operations take from 20 ms to beyond the default budget, which then
 //! reports [`Outcome::Unknown`]. Tests should spread load over several keys or keep
-//! per-key concurrency moderate.
+//! per-key concurrency moderate. One such case is cheap: once no Put on a key is left to
+//! place, the search prunes every order of appends that a later Get's value does not start
+//! with ([`Model::may_grow_into`]), so concurrent appenders followed by reads (SPEC §6.3's
+//! "Concurrent Append to same key") check in linear time.
 //!
 //! # Example
 //!

@@ -64,6 +64,30 @@ pub trait Model {
         false
     }
 
+    /// Whether `input` may replace the state with one that does not extend it (a Put, in the
+    /// key/value model; an Append only extends). The default, `true`, is always safe. See
+    /// [`Model::may_grow_into`].
+    fn may_reset(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        true
+    }
+
+    /// Whether operations that do not reset ([`Model::may_reset`] is `false` for them) could
+    /// take `state` to a state in which the read `input` returns `output`. The search uses it
+    /// only once no resetting operation is left: a write whose resulting state cannot grow into
+    /// the answer of some read still to come is pruned at once, instead of after every
+    /// ordering of the remaining writes was tried. The default, `true`, is always safe; `false`
+    /// must mean "impossible".
+    fn may_grow_into(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> bool {
+        let _ = (state, input, output);
+        true
+    }
+
     /// One-line description of an operation for reports, such as `Get("k") -> "v"`.
     /// `output` is `None` if the operation never returned.
     fn describe(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;

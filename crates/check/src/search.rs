@@ -171,6 +171,12 @@ struct Search<'a, M: Model> {
     ops: &'a [&'a ModelOp<M>],
     /// [`Model::is_read_only`] of each operation.
     read_only: Vec<bool>,
+    /// [`Model::may_reset`] of each writing operation (`false` for reads).
+    resets: Vec<bool>,
+    /// Operations that may reset the state and are not linearized yet (pending ones too: they
+    /// may still take effect). While it is zero, the search prunes with
+    /// [`Model::may_grow_into`].
+    resets_left: usize,
     events: Events,
     states: StateTable<M::State>,
     visited: Visited,
@@ -228,6 +234,14 @@ impl<'a, M: Model> Search<'a, M> {
                 .iter()
                 .map(|op| model.is_read_only(op.input()))
                 .collect(),
+            resets: ops
+                .iter()
+                .map(|op| !model.is_read_only(op.input()) && model.may_reset(op.input()))
+                .collect(),
+            resets_left: ops
+                .iter()
+                .filter(|op| !model.is_read_only(op.input()) && model.may_reset(op.input()))
+                .count(),
             events: Events::new(ops, order),
             states,
             visited: Visited::new(ops.len()),
@@ -334,7 +348,13 @@ impl<'a, M: Model> Search<'a, M> {
         {
             Step::Illegal => return Attempt::Illegal,
             Step::Unchanged => self.state,
-            Step::Next(state) => self.states.intern(state),
+            Step::Next(state) => {
+                let resets_after = self.resets_left - usize::from(self.resets[op as usize]);
+                if resets_after == 0 && !self.reads_left_reachable(op, &state) {
+                    return Attempt::Illegal;
+                }
+                self.states.intern(state)
+            }
         };
         self.linearized.set(op as usize);
         if !self.visited.insert(&self.linearized, next) {
@@ -351,7 +371,23 @@ impl<'a, M: Model> Search<'a, M> {
         if !operation.is_pending() {
             self.returns_left -= 1;
         }
+        if self.resets[op as usize] {
+            self.resets_left -= 1;
+        }
         Attempt::Done
+    }
+
+    /// Whether every completed read not yet linearized (other than `op`) could still see its
+    /// answer from `state`, given that no resetting operation is left.
+    fn reads_left_reachable(&self, op: u32, state: &M::State) -> bool {
+        self.ops.iter().enumerate().all(|(index, other)| {
+            let pending_read =
+                self.read_only[index] && index != op as usize && !self.linearized.contains(index);
+            match (pending_read, other.output()) {
+                (true, Some(output)) => self.model.may_grow_into(state, other.input(), output),
+                _ => true,
+            }
+        })
     }
 
     /// Undoes linearizations back to and including the last choice, and returns the node after
@@ -364,6 +400,9 @@ impl<'a, M: Model> Search<'a, M> {
             self.events.unlift(op);
             if !self.ops[op as usize].is_pending() {
                 self.returns_left += 1;
+            }
+            if self.resets[op as usize] {
+                self.resets_left += 1;
             }
             if !forced {
                 return Some(self.events.after(self.events.call_node[op as usize]));

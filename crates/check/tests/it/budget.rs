@@ -5,9 +5,10 @@ use check::{Budget, History, KvInput, KvOutput, Outcome, check_kv};
 use crate::synth::{SplitMix, Workload, corrupt_one_read, linearizable_history};
 use crate::verdict;
 
-/// Eight overlapping appends of distinct values and a final read of a value no order gives:
-/// every one of the 8! orders yields a distinct state, so memoization cannot help and the
-/// search must try them all before it may say Illegal.
+/// Eight overlapping appends of distinct values, an overlapping Put of "", and a final read of
+/// a value no order gives: every order of the appends before the Put yields a distinct state,
+/// so memoization cannot help, and the search must try them all before it may say Illegal.
+/// (Without the Put, the read alone would prune every order at once: appends only extend.)
 fn hard_history() -> History {
     let mut history = History::new();
     for client in 0..8u64 {
@@ -19,6 +20,7 @@ fn hard_history() -> History {
             100,
         );
     }
+    history.record(8, KvInput::put("k", ""), 0, KvOutput::Ok, 100);
     history.record(9, KvInput::get("k"), 200, KvOutput::value("01234567!"), 210);
     history
 }
@@ -129,4 +131,47 @@ fn corrupted_read_in_long_history_is_caught_with_a_small_report() {
         stale_caught >= 3,
         "only {stale_caught} of 5 stale reads caught"
     );
+}
+
+/// Ten clients each append ten distinct values, all overlapping, then two reads see one
+/// interleaving: 100!/(10!)^10 orders, but once no Put is left the search prunes every append
+/// that the reads' value does not continue, so a small budget proves it linearizable, and a
+/// read that no order explains is found illegal as cheaply.
+#[test]
+fn concurrent_appenders_then_reads_fit_a_small_budget() {
+    let mut history = History::new();
+    let mut value = String::new();
+    for round in 0..10u64 {
+        for client in 0..10u64 {
+            let piece = format!("[{client}.{round}]");
+            value.push_str(&piece);
+            let call = round * 10;
+            history.record(
+                client,
+                KvInput::append("k", piece),
+                call,
+                KvOutput::Ok,
+                call + 500,
+            );
+        }
+    }
+    let mut bad = history.clone();
+    history.record(
+        20,
+        KvInput::get("k"),
+        1_000,
+        KvOutput::value(value.clone()),
+        1_010,
+    );
+    history.record(21, KvInput::get("k"), 1_000, KvOutput::value(value), 1_010);
+    let budget = Budget::new(100_000);
+    assert_eq!(check_kv(&history, budget), Outcome::Linearizable);
+    bad.record(
+        20,
+        KvInput::get("k"),
+        1_000,
+        KvOutput::value("[9.9][0.0]"),
+        1_010,
+    );
+    assert!(matches!(check_kv(&bad, budget), Outcome::Illegal(_)));
 }
