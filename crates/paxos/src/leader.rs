@@ -265,7 +265,10 @@ impl Peer {
             | Body::Follow { ballot } => ballot.round,
             Body::Reject { promised, .. } => promised.round,
             Body::Refused { promised, .. } => promised.map_or(0, |p| p.round),
-            Body::Decided { .. } | Body::Forgotten { .. } | Body::Learn { .. } => 0,
+            Body::Decided { .. }
+            | Body::Forgotten { .. }
+            | Body::Learn { .. }
+            | Body::Restarted { .. } => 0,
         };
         self.highest_round = self.highest_round.max(round);
     }

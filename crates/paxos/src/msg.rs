@@ -51,8 +51,16 @@ pub enum Fate {
 /// spreads with the protocol's own traffic (SPEC §5.1: done values may be piggy-backed). The
 /// `min` matters because peers that never talk to each other (two followers of one proposer)
 /// would otherwise never hear each other's `done`, and never forget anything.
+///
+/// It also carries the sender's *incarnation*, a number drawn when its [`crate::Peer`] was
+/// created. Paxos keeps no disk here, so a peer that restarts has forgotten its promises and
+/// votes; counting its votes again could choose a second value for an instance. A receiver
+/// that already knows another incarnation of the sender ignores the message (see
+/// [`crate::Peer::is_amnesiac`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Msg {
+    /// The sender's incarnation.
+    pub incarnation: u64,
     /// The sender's highest `done` argument, if it ever called `done`.
     pub done: Option<Seq>,
     /// The sender's `min()`. A global fact (every peer's `done` is at least `min - 1`, and `done`
@@ -172,6 +180,12 @@ pub enum Body {
         /// The leader's highest known instance.
         max: Option<Seq>,
     },
+    /// Sent to a peer whose messages carry an incarnation other than the one the sender knew:
+    /// it restarted without its state, so its messages are ignored from now on.
+    Restarted {
+        /// The incarnation the sender knows for the receiver.
+        known: u64,
+    },
     /// The answer to a Heartbeat: this peer follows `ballot`. A leader that stops hearing from
     /// a majority steps down (it may be deaf or cut off, while its heartbeats still arrive).
     Follow {
@@ -198,6 +212,7 @@ impl Body {
             Body::PrepareAll { .. }
             | Body::PromiseAll { .. }
             | Body::Refused { .. }
+            | Body::Restarted { .. }
             | Body::Follow { .. } => None,
         }
     }

@@ -59,6 +59,14 @@ pub struct Peer {
     /// When each peer last said it follows this peer's leadership (`Follow`): a leader that
     /// hears that from less than a majority steps down.
     pub(crate) followed_at: Vec<Ticks>,
+    /// This peer's incarnation (see [`Msg::incarnation`]).
+    incarnation: u64,
+    /// The first incarnation heard from each peer; messages of any other are ignored.
+    incarnation_of: Vec<Option<u64>>,
+    /// When this peer last told each restarted peer so (at most once per tick each).
+    restart_noticed_at: Vec<Option<Ticks>>,
+    /// Another peer knows an earlier incarnation of this one: see [`Peer::is_amnesiac`].
+    amnesiac: bool,
 }
 
 impl Peer {
@@ -71,10 +79,12 @@ impl Peer {
             me.0 < peer_count,
             "peer {me} outside a cluster of {peer_count}"
         );
+        let mut rng = Rng::new(seed ^ (u64::from(me.0) << 32));
+        let incarnation = rng.next_u64();
         Peer {
             me,
             peer_count,
-            rng: Rng::new(seed ^ (u64::from(me.0) << 32)),
+            rng,
             now: Ticks(0),
             instances: BTreeMap::new(),
             done_by_peer: vec![None; peer_count as usize],
@@ -88,7 +98,19 @@ impl Peer {
             highest_round: 0,
             campaign_allowed_at: Ticks(0),
             followed_at: vec![Ticks(0); peer_count as usize],
+            incarnation,
+            incarnation_of: vec![None; peer_count as usize],
+            restart_noticed_at: vec![None; peer_count as usize],
+            amnesiac: false,
         }
+    }
+
+    /// True once another peer has told this one that it knew an earlier incarnation of it: this
+    /// peer was restarted without the state of the one before (Paxos here has no disk), so the
+    /// others ignore its messages, and it must not serve anything that depends on its votes.
+    /// It still learns decisions others broadcast.
+    pub fn is_amnesiac(&self) -> bool {
+        self.amnesiac
     }
 
     /// This peer's id.
@@ -212,6 +234,7 @@ impl Peer {
 
     pub(crate) fn envelope(&self, body: Body) -> Msg {
         Msg {
+            incarnation: self.incarnation,
             done: self.done_by_peer[self.me.index()],
             min: self.min(),
             body,
@@ -336,6 +359,35 @@ impl Peer {
         }
     }
 
+    /// Whether a message from `from` with `incarnation` counts: the first incarnation heard from
+    /// a peer is the one it keeps. A message of another one is from a restarted peer that lost
+    /// its promises and votes: it is ignored, and the peer is told (once per tick).
+    fn admit_incarnation(
+        &mut self,
+        from: NodeId,
+        incarnation: u64,
+        body: &Body,
+        out: &mut PaxosOutbox,
+    ) -> bool {
+        let known = *self.incarnation_of[from.index()].get_or_insert(incarnation);
+        if known == incarnation {
+            return true;
+        }
+        let noticed = &mut self.restart_noticed_at[from.index()];
+        if noticed.is_none() {
+            tracing::error!(
+                peer = %self.me, %from,
+                "peer restarted without its state (no disk): its messages are ignored"
+            );
+        }
+        // A notice about a notice would loop between two restarted peers.
+        if *noticed != Some(self.now) && !matches!(body, Body::Restarted { .. }) {
+            *noticed = Some(self.now);
+            out.respond(from, self.envelope(Body::Restarted { known }));
+        }
+        false
+    }
+
     /// Acceptor side: answer a Prepare or an Accept from `from`.
     fn on_ballot(&mut self, from: NodeId, body: Body, out: &mut PaxosOutbox) {
         let seq = body
@@ -432,6 +484,9 @@ impl Node for Peer {
             tracing::warn!(%from, "message from outside the cluster ignored");
             return;
         }
+        if !self.admit_incarnation(from, msg.incarnation, &msg.body, out) {
+            return;
+        }
         let known = &mut self.done_by_peer[from.index()];
         let learned_done = msg.done > *known;
         if learned_done {
@@ -470,6 +525,16 @@ impl Node for Peer {
                 upto,
             } => self.on_promise_all(from, first, ballot, accepted, decided, upto, out),
             Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
+            Body::Restarted { known } if known != self.incarnation => {
+                if !self.amnesiac {
+                    tracing::error!(
+                        peer = %self.me, %from,
+                        "this peer restarted without its Paxos state: the others ignore it"
+                    );
+                }
+                self.amnesiac = true;
+            }
+            Body::Restarted { .. } => {}
             Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
             Body::Follow { ballot } => self.on_follow(from, ballot),
         }

@@ -55,3 +55,41 @@ fn old() {
         })
     });
 }
+
+/// Beyond SPEC §5: a peer restarted without its state (Paxos has no disk here) must not vote.
+/// Value v is chosen by peers 0 and 2 while peer 1 is cut off; peer 2 restarts empty and peer
+/// 0 is cut off. If peer 1 counted the new peer 2's votes, {1, 2} would be a majority that
+/// never saw v, and peer 1 would choose its own w: two values for one instance. Peer 1 knows
+/// peer 2's earlier incarnation, so it ignores the new one and tells it: nothing is chosen
+/// until peer 0 is back, and then peer 1 learns v.
+#[test]
+fn restarted_peer_without_state_does_not_vote() {
+    sim::for_each_seed!(30, |seed| {
+        let mut sim = cluster(seed, 3);
+        // Peer 1 hears peer 2's first incarnation before the trouble starts.
+        start(&mut sim, 2, 0, val("warm-up"));
+        wait_n(&mut sim, Seq(0), 3)?;
+        sim.partition(&[&[NodeId(0), NodeId(2)], &[NodeId(1)]]);
+        start(&mut sim, 0, 1, val("v"));
+        wait_n(&mut sim, Seq(1), 2)?;
+        sim.crash(NodeId(2));
+        sim.restart(NodeId(2), |_disk| Peer::new(NodeId(2), 3, seed ^ 0xfeed));
+        sim.partition(&[&[NodeId(0)], &[NodeId(1), NodeId(2)]]);
+        start(&mut sim, 1, 1, val("w"));
+        start(&mut sim, 2, 1, val("w"));
+        run_for(&mut sim, 2 * SECOND_US)?;
+        let decided_at_1 = sim.node(NodeId(1)).and_then(|p| p.status(Seq(1)).1);
+        ensure(decided_at_1.is_none(), || {
+            format!("peer 1 decided {decided_at_1:?} with a restarted peer's votes")
+        })?;
+        ensure(sim.node(NodeId(2)).is_some_and(Peer::is_amnesiac), || {
+            "the restarted peer was not told it lost its state".into()
+        })?;
+        sim.heal();
+        wait_n(&mut sim, Seq(1), 2)?;
+        let value = sim.node(NodeId(1)).and_then(|p| p.status(Seq(1)).1);
+        ensure(value == Some(val("v")), || {
+            format!("peer 1 decided {value:?}, expected v")
+        })
+    });
+}
