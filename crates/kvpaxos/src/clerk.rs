@@ -89,8 +89,9 @@ impl Client for Clerk {
                 self.op = None;
                 out.push(ClientEffect::Complete(value));
             }
-            // The server is full: the next retry tick moves on to the next server.
-            Err(KvError::Busy) => self.ticks_waiting = RETRY_TICKS - 1,
+            // The server is full, or cannot serve at all: the next retry tick moves on to the
+            // next server.
+            Err(KvError::Busy | KvError::Unavailable) => self.ticks_waiting = RETRY_TICKS - 1,
         }
     }
 

@@ -14,6 +14,11 @@ pub enum KvError {
     /// through this server (it may still run if an earlier attempt was proposed). Try another.
     #[error("server busy: too many requests waiting")]
     Busy,
+    /// The server restarted without its state (there is no disk), so it may neither vote nor
+    /// answer: the other replicas ignore it. The operation did not run through this server.
+    /// Try another.
+    #[error("replica unavailable: it restarted without its state and cannot rejoin")]
+    Unavailable,
 }
 
 /// The answer to a [`Request`].

@@ -89,6 +89,10 @@ pub struct Replica {
     stalled_ticks: u64,
     /// Entries applied since start (no-ops included).
     applied_count: u64,
+    /// This replica cannot serve: it restarted without its state (its peer is amnesiac, or the
+    /// slot it must apply next was forgotten by the cluster). It answers every request
+    /// [`KvError::Unavailable`] and takes no part in leading.
+    unavailable: bool,
 }
 
 impl Replica {
@@ -106,6 +110,30 @@ impl Replica {
             now: Ticks(0),
             stalled_ticks: 0,
             applied_count: 0,
+            unavailable: false,
+        }
+    }
+
+    /// True if this replica cannot serve (see [`KvError::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+
+    /// Stops serving for good: answers every waiting request [`KvError::Unavailable`].
+    fn become_unavailable(&mut self, why: &str, out: &mut ReplicaOutbox) {
+        if !self.unavailable {
+            tracing::error!(peer = %self.peer.id(), "replica unavailable: {why}");
+        }
+        self.unavailable = true;
+        self.queue.clear();
+        self.in_flight.clear();
+        for w in self.waiting.drain(..) {
+            let resp = Response {
+                client: w.req.client,
+                seq: w.req.seq,
+                result: Err(KvError::Unavailable),
+            };
+            out.reply(w.id, resp);
         }
     }
 
@@ -159,7 +187,16 @@ impl Replica {
     /// leads, to the leader if another one does, or starts a campaign if nobody does. Called
     /// after every input: a decision can arrive with any message, so nothing waits for a timer.
     fn advance(&mut self, out: &mut ReplicaOutbox) {
+        if self.peer.is_amnesiac() {
+            self.become_unavailable("restarted without its Paxos state (no disk)", out);
+        }
+        if self.unavailable {
+            return;
+        }
         self.apply_decided(out);
+        if self.unavailable {
+            return;
+        }
         if self.peer.leader().is_none() {
             self.paxos(out, |peer, o| peer.lead(o));
         }
@@ -230,12 +267,12 @@ impl Replica {
     fn apply_decided(&mut self, out: &mut ReplicaOutbox) {
         loop {
             let (fate, value) = self.peer.status(self.next_apply);
-            assert_ne!(
-                fate,
-                Fate::Forgotten,
-                "slot {} forgotten before this replica applied it",
-                self.next_apply
-            );
+            if fate == Fate::Forgotten {
+                // Every replica applied this slot and the cluster forgot it: this replica must
+                // have restarted empty, and cannot rebuild its state from the log.
+                self.become_unavailable("the log prefix it needs was forgotten", out);
+                return;
+            }
             let Some(value) = value else { return };
             let slot = self.next_apply;
             let entry = Entry::decode(&value);
@@ -323,7 +360,7 @@ impl Replica {
     /// Requests forwarded by a follower: the leader queues those not yet applied; anyone else
     /// drops them (the follower forwards them again to the leader it knows then).
     fn on_forward(&mut self, reqs: Vec<Request>, out: &mut ReplicaOutbox) {
-        if !self.peer.is_leading() {
+        if !self.peer.is_leading() || self.unavailable {
             return;
         }
         for req in reqs {
@@ -343,6 +380,9 @@ impl Replica {
     /// in a slot it is not proposing in (Paxos decides whatever value the slot already had, if
     /// any, so this only closes it; SPEC §6.2).
     fn fill_hole(&mut self, out: &mut ReplicaOutbox) {
+        if self.unavailable {
+            return;
+        }
         let behind = self.peer.max().is_some_and(|max| max >= self.next_apply);
         if !behind || self.in_flight.contains_key(&self.next_apply) {
             self.stalled_ticks = 0;
@@ -393,6 +433,15 @@ impl Node for Replica {
     }
 
     fn on_request(&mut self, id: ReqId, req: Request, out: &mut ReplicaOutbox) {
+        if self.unavailable {
+            let resp = Response {
+                client: req.client,
+                seq: req.seq,
+                result: Err(KvError::Unavailable),
+            };
+            out.reply(id, resp);
+            return;
+        }
         match self.state.cached(&req) {
             Some(Applied::Result(value)) => {
                 let resp = Response {

@@ -2,6 +2,7 @@
 //! `dsys kv serve`, four clerks writing and reading the same few keys, the leader SIGKILLed
 //! midway (replicas have no disk, so it stays down: the other two elect a leader and go on).
 //! Every operation is recorded with wall-clock times and the history must be linearizable.
+//! Restarted afterwards, the old leader (with none of its state) must refuse to serve.
 
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
@@ -102,7 +103,11 @@ async fn kv_sigkill_the_leader_history_stays_linearizable() {
     while let Some(done) = tasks.join_next().await {
         completed += done.expect("client task");
     }
-    let history = history.lock().expect("lock");
+    let history = Arc::try_unwrap(history)
+        .map_err(|_| "the clients are done")
+        .expect("no other owner")
+        .into_inner()
+        .expect("lock");
     let after_kill = history.len() - before_kill;
     assert!(completed >= 20, "only {completed} operations completed");
     assert!(
@@ -110,12 +115,51 @@ async fn kv_sigkill_the_leader_history_stays_linearizable() {
         "only {after_kill} operations started after the kill"
     );
     check_kv(&history, Budget::default()).assert_linearizable();
-    drop(history);
-    let survivors: Vec<_> = replicas
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| (i != leader).then_some(r))
+    let survivors: Vec<&kv_cluster::Replica> = (0..replicas.len())
+        .filter(|i| *i != leader)
+        .map(|i| &replicas[i])
         .collect();
-    let new_leader = kv_cluster::leader(&survivors);
-    assert_ne!(new_leader, leader, "the dead leader is still named");
+    let named: Vec<Option<usize>> = survivors.iter().map(|r| r.leader()).collect();
+    assert!(
+        named
+            .iter()
+            .all(|n| n.is_some() && *n != Some(leader) && *n == named[0]),
+        "the survivors do not agree on a new leader: {named:?}"
+    );
+
+    // Started again, the old leader has none of its state (no disk): it must not rejoin, and
+    // it says so to clients instead of answering.
+    replicas[leader].restart();
+    let resp = replicas[leader].resp.expect("started with --resp");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = resp_get(resp, "k0").await;
+        if answer.starts_with("-ERR replica unavailable") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted replica answered {answer:?} instead of refusing"
+        );
+    }
+}
+
+/// One GET over a fresh RESP connection; the raw reply line.
+async fn resp_get(addr: SocketAddr, key: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to RESP");
+    let command = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+    stream
+        .write_all(command.as_bytes())
+        .await
+        .expect("send GET");
+    let mut line = String::new();
+    let mut reader = BufReader::new(stream);
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+        .await
+        .expect("an answer within the RESP deadline")
+        .expect("read the answer");
+    line.trim_end().to_owned()
 }

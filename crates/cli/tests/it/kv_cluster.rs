@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 /// One `dsys kv serve` process. Killed (SIGKILL) when dropped.
 pub struct Replica {
     child: Child,
+    /// Its id and the arguments it was started with (for a restart).
+    id: usize,
+    args: Vec<String>,
     /// Its peer (and clerk) address.
     pub addr: SocketAddr,
     /// Its RESP address, if started with `--resp`.
@@ -78,33 +81,64 @@ fn try_start(count: usize, resp: bool) -> Result<Vec<Replica>, String> {
         if resp {
             args.extend(["--resp".into(), "127.0.0.1:0".into()]);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn dsys kv serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        let read = BufReader::new(stdout).read_line(&mut line);
-        let mut replica = Replica {
+        let (child, resp) = spawn(id, *addr, &args)?;
+        replicas.push(Replica {
             child,
+            id,
+            args,
             addr: *addr,
-            resp: None,
-        };
-        if read.is_err() || !line.starts_with(&format!("kv replica {id} listening on {addr}")) {
-            replica.kill();
-            return Err(format!("dsys {args:?} printed {line:?}"));
-        }
-        if resp {
-            replica.resp = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-            if replica.resp.is_none() {
-                return Err(format!("no RESP address in {line:?}"));
-            }
-        }
-        replicas.push(replica);
+            resp,
+        });
     }
     Ok(replicas)
+}
+
+/// Starts one `dsys kv serve` with `args` and waits for its readiness line; returns the process
+/// and its RESP address, if it has one.
+fn spawn(
+    id: usize,
+    addr: SocketAddr,
+    args: &[String],
+) -> Result<(Child, Option<SocketAddr>), String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dsys kv serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    let read = BufReader::new(stdout).read_line(&mut line);
+    if read.is_err() || !line.starts_with(&format!("kv replica {id} listening on {addr}")) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("dsys {args:?} printed {line:?}"));
+    }
+    let resp = if args.iter().any(|a| a == "--resp") {
+        let resp = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+        if resp.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no RESP address in {line:?}"));
+        }
+        resp
+    } else {
+        None
+    };
+    Ok((child, resp))
+}
+
+impl Replica {
+    /// Starts the replica again, with the same arguments, after [`Replica::kill`]: a new
+    /// process with none of the old one's state (there is no disk).
+    ///
+    /// # Panics
+    /// If it does not come up (its peer address may have been taken meanwhile).
+    pub fn restart(&mut self) {
+        let (child, resp) = spawn(self.id, self.addr, &self.args).expect("restart the replica");
+        self.child = child;
+        self.resp = resp;
+    }
 }
 
 impl Replica {

@@ -10,4 +10,5 @@ mod sim_done;
 mod sim_hole;
 mod sim_many_partition;
 mod sim_partition;
+mod sim_restart;
 mod sim_unreliable;
