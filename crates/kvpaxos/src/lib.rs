@@ -33,6 +33,9 @@
 //! # Limits
 //! - A replica that is killed stays dead (no disk: SPEC §6), and since `done` needs every
 //!   replica, the others then keep every later instance in memory (SPEC §5's `min` rule).
+//! - A replica started again after a crash has none of its state. Its Paxos votes could choose
+//!   a second value for a slot, so the others ignore it (they know its earlier incarnation,
+//!   [`paxos::Peer::is_amnesiac`]), and it answers every request [`KvError::Unavailable`].
 //!
 //! # Driver contract
 //! [`Replica`] implements [`rpc::Node`] with node ids `0..n` for the `n` replicas:
