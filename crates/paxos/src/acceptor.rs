@@ -78,14 +78,7 @@ impl Acceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rpc::NodeId;
-
-    fn ballot(round: u64, node: u32) -> Ballot {
-        Ballot {
-            round,
-            node: NodeId(node),
-        }
-    }
+    use crate::msg::ballot;
 
     #[test]
     fn promise_refuses_lower_ballots_and_reports_accepted_value() {

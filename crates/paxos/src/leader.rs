@@ -651,13 +651,7 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ballot(round: u64, node: u32) -> Ballot {
-        Ballot {
-            round,
-            node: NodeId(node),
-        }
-    }
+    use crate::msg::ballot;
 
     fn value(s: &'static str) -> Value {
         Value::from_static(s.as_bytes())

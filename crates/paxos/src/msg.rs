@@ -28,6 +28,15 @@ pub struct Ballot {
     pub node: NodeId,
 }
 
+/// `Ballot { round, node: NodeId(node) }`, for unit tests.
+#[cfg(test)]
+pub(crate) fn ballot(round: u64, node: u32) -> Ballot {
+    Ballot {
+        round,
+        node: NodeId(node),
+    }
+}
+
 impl fmt::Display for Ballot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.round, self.node.0)
