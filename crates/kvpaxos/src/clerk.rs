@@ -12,7 +12,8 @@ pub const RETRY_TICKS: u64 = 10;
 /// The outbox of a clerk.
 pub type ClerkOutbox = ClientOutbox<Clerk>;
 
-/// A kvpaxos clerk. Its `Output` is the value for a Get, "" for Put/Append.
+/// A kvpaxos clerk. Its `Output` is the value for a Get, "" for a Put, the value's new length
+/// (decimal) for an Append.
 #[derive(Debug)]
 pub struct Clerk {
     id: u64,

@@ -28,7 +28,8 @@ pub struct Response {
     pub client: u64,
     /// The operation number.
     pub seq: u64,
-    /// The value for a Get, "" for Put/Append, or why the server did not run it.
+    /// The value for a Get, "" for a Put, the new length (decimal) for an Append, or why the
+    /// server did not run it.
     pub result: Result<String, KvError>,
 }
 

@@ -32,8 +32,10 @@ pub enum Op {
         /// The new value.
         value: String,
     },
-    /// Append to a key's value ("" if missing). Replication carries the argument, not the
-    /// result (SPEC §6.2).
+    /// Append to a key's value ("" if missing); answers the value's new length in bytes, as
+    /// Redis's APPEND does (SPEC §6.1 answers nothing; the length costs nothing and lets the
+    /// RESP front door answer exactly). Replication carries the argument, not the result
+    /// (SPEC §6.2).
     Append {
         /// The key.
         key: String,
@@ -118,8 +120,11 @@ impl KvState {
                 String::new()
             }
             Op::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
-                String::new()
+                let stored = self.data.entry(key.clone()).or_default();
+                stored.push_str(value);
+                // The length after this append, in bytes (what Redis's APPEND answers): known
+                // only here, where appends are applied in log order.
+                stored.len().to_string()
             }
         };
         self.remember(req.client, req.seq, result.clone());
@@ -212,9 +217,13 @@ mod tests {
     #[test]
     fn apply_is_at_most_once() {
         let mut s = KvState::default();
-        assert_eq!(s.apply(&req(1, 1, append("a"))), done(""));
-        assert_eq!(s.apply(&req(1, 1, append("a"))), done(""));
-        assert_eq!(s.apply(&req(1, 2, append("b"))), done(""));
+        assert_eq!(s.apply(&req(1, 1, append("a"))), done("1"));
+        assert_eq!(
+            s.apply(&req(1, 1, append("a"))),
+            done("1"),
+            "the first answer again"
+        );
+        assert_eq!(s.apply(&req(1, 2, append("b"))), done("2"));
         assert_eq!(s.apply(&req(1, 1, append("a"))), Applied::Stale);
         assert_eq!(s.get("k"), "ab");
         let get = req(2, 1, Op::Get { key: "k".into() });
@@ -238,18 +247,22 @@ mod tests {
     /// Past CLIENTS_MAX clerks, the one idle longest is forgotten, the same on every replica.
     #[test]
     fn dedup_table_forgets_the_clerk_idle_longest() {
+        let put = |v: &str| Op::Put {
+            key: "k".into(),
+            value: v.into(),
+        };
         let mut s = KvState::default();
         for client in 0..=CLIENTS_MAX as u64 {
             if client == 5 {
                 // Clerk 0 runs again, so clerk 1 becomes the one idle longest.
-                s.apply(&req(0, 2, append("y")));
+                s.apply(&req(0, 2, put("y")));
             }
-            s.apply(&req(client, 1, append("x")));
+            s.apply(&req(client, 1, put("x")));
         }
         assert_eq!(s.clients(), CLIENTS_MAX);
-        assert_eq!(s.cached(&req(1, 1, append("x"))), None, "clerk 1 forgotten");
-        assert_eq!(s.cached(&req(0, 2, append("y"))), Some(done("")));
-        assert_eq!(s.cached(&req(2, 1, append("x"))), Some(done("")));
+        assert_eq!(s.cached(&req(1, 1, put("x"))), None, "clerk 1 forgotten");
+        assert_eq!(s.cached(&req(0, 2, put("y"))), Some(done("")));
+        assert_eq!(s.cached(&req(2, 1, put("x"))), Some(done("")));
     }
 
     fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {

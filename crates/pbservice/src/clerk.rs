@@ -13,7 +13,8 @@ pub const RETRY_TICKS: u64 = 2;
 /// The outbox of a clerk.
 pub type ClerkOutbox = ClientOutbox<Clerk>;
 
-/// A primary/backup clerk. Its `Output` is the value for a Get, "" for Put/Append.
+/// A primary/backup clerk. Its `Output` is the value for a Get, "" for a Put, the value's new
+/// length (decimal) for an Append.
 #[derive(Debug)]
 pub struct Clerk {
     id: u64,

@@ -85,7 +85,8 @@ pub enum PbRequest {
 /// An answer to a [`PbRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PbResponse {
-    /// The outcome of a clerk's operation: the value for a Get, "" for Put/Append.
+    /// The outcome of a clerk's operation: the value for a Get, "" for a Put, the value's new
+    /// length (decimal) for an Append.
     Op {
         /// The clerk.
         clerk: u64,

@@ -20,8 +20,8 @@
 //!
 //! What differs from Redis, by the store's nature: values are UTF-8 text (the store holds
 //! strings), and a missing key reads as the empty string (GET answers `""`, never nil).
-//! APPEND answers the key's length as read right after the append (one more log entry): with
-//! concurrent appenders to the same key it may include their appends too.
+//! APPEND answers the value's length right after this append, as Redis does: the store
+//! computes it when it applies the append, in log order.
 
 use super::{ClientIds, SubmitError, Submitter};
 use crate::msg::{KvError, Op, Request};
@@ -272,30 +272,17 @@ async fn execute(
     deadline: Duration,
 ) -> Answered {
     let kind = Kind::of(&op);
-    let append_key = match &op {
-        Op::Append { key, .. } => Some(key.clone()),
-        _ => None,
-    };
     let result = submitter.submit(sub.request(op), deadline).await;
     let reply = match (kind, result) {
         (_, Err(err)) => return (error_reply(err), key, None),
         (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
         (Kind::Get, Ok(Ok(value))) => Reply::Bulk(Bytes::from(value)),
         (Kind::Set, Ok(Ok(_))) => Reply::ok(),
-        (Kind::Append, Ok(Ok(result))) => {
-            if let Ok(len) = result.parse::<i64>() {
-                Reply::Integer(len)
-            } else {
-                let read = Op::Get {
-                    key: append_key.expect("an Append has a key"),
-                };
-                match submitter.submit(sub.request(read), deadline).await {
-                    Ok(Ok(value)) => Reply::Integer(i64::try_from(value.len()).unwrap_or(i64::MAX)),
-                    Ok(Err(err)) => return (kv_error_reply(err), key, Some(sub)),
-                    Err(err) => return (error_reply(err), key, None),
-                }
-            }
-        }
+        // The store answers an Append with the value's new length, as of this append.
+        (Kind::Append, Ok(Ok(length))) => match length.parse::<i64>() {
+            Ok(length) => Reply::Integer(length),
+            Err(_) => Reply::error(format!("ERR the store answered APPEND with {length:?}")),
+        },
     };
     (reply, key, Some(sub))
 }
