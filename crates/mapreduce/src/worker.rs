@@ -65,8 +65,44 @@ pub struct WorkerReport {
 /// The map outputs this worker holds: task -> (file, range of each partition).
 type Store = Arc<Mutex<HashMap<u32, (PathBuf, Vec<(u64, u64)>)>>>;
 
-/// A scratch directory removed when dropped (a killed worker leaves it behind).
+/// A scratch directory removed when dropped. A killed worker leaves it behind; the next worker
+/// started with the same scratch root removes it ([`remove_stale_scratch`]).
 struct Scratch(PathBuf);
+
+/// The prefix of every worker's scratch directory; the process id and a counter follow.
+const SCRATCH_PREFIX: &str = "dsys-mr-";
+
+/// Removes the scratch directories under `root` left by workers whose process is gone (killed
+/// before they could clean up). A directory is removed only if its name is a worker's
+/// (`dsys-mr-PID-N`) and no process `PID` exists; where that cannot be told (no `/proc`),
+/// nothing is removed. Returns how many were. Errors are ignored: this is housekeeping.
+fn remove_stale_scratch(root: &std::path::Path) -> usize {
+    let proc_root = std::path::Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, n)| n.parse::<u32>().is_ok())
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = proc_root.join(pid.to_string()).exists();
+        if !alive && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -95,9 +131,13 @@ struct Worker {
 pub async fn run_worker(options: WorkerOptions) -> Result<WorkerReport, MrError> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stale = remove_stale_scratch(&options.scratch);
+    if stale > 0 {
+        tracing::info!(stale, "removed scratch directories of killed workers");
+    }
     let dir = options
         .scratch
-        .join(format!("dsys-mr-{}-{n}", std::process::id()));
+        .join(format!("{SCRATCH_PREFIX}{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let scratch = Scratch(dir);
     let fetch_addr = options.fetch_listener.local_addr()?;
@@ -398,5 +438,36 @@ fn resolve_unspecified(addr: &str, master: SocketAddr) -> String {
     match addr.parse::<SocketAddr>() {
         Ok(a) if a.ip().is_unspecified() => SocketAddr::new(master.ip(), a.port()).to_string(),
         _ => addr.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker's directory whose process is gone is removed; a live process's, and anything
+    /// not named like a worker's, are kept.
+    #[test]
+    fn stale_scratch_of_dead_workers_is_removed() {
+        let root = std::env::temp_dir().join(format!("dsys-scratch-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("make the test root");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("run true");
+        let dead_pid = child.id();
+        child.wait().expect("reap it");
+        let dead = root.join(format!("{SCRATCH_PREFIX}{dead_pid}-0"));
+        let alive = root.join(format!("{SCRATCH_PREFIX}{}-0", std::process::id()));
+        let other = root.join(format!("{SCRATCH_PREFIX}{dead_pid}-x"));
+        let unrelated = root.join("keep-me");
+        for dir in [&dead, &alive, &other, &unrelated] {
+            std::fs::create_dir_all(dir).expect("make a dir");
+        }
+        std::fs::write(dead.join("map-0"), b"old output").expect("write a file");
+        assert_eq!(remove_stale_scratch(&root), 1);
+        assert!(!dead.exists(), "the dead worker's directory is removed");
+        assert!(alive.exists() && other.exists() && unrelated.exists());
+        std::fs::remove_dir_all(&root).expect("clean up");
     }
 }
