@@ -122,3 +122,30 @@ fn agreement_invariant() -> impl FnMut(NodeId, &Replica) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// The handout's "concurrent clerks on one key" part (TestBasic, TestUnreliable): 20 rounds
+/// of 15 clerks, made by `clerk`, each doing one Put or Get on "b"; after each round every
+/// server must return the same value.
+///
+/// # Errors
+/// If an operation does not complete or the servers disagree.
+pub fn concurrent_rounds_on_b(
+    kv: &mut Kv,
+    mut clerk: impl FnMut(&mut Kv, u32) -> ClientId,
+) -> Result<(), String> {
+    for _round in 0..20 {
+        let clerks: Vec<_> = (0..15).map(|i| clerk(kv, i)).collect();
+        kv.drive(&clerks, u64::MAX, MS_US, |kv, _, n| {
+            (n == 0).then(|| {
+                let v = kv.sim.rng().below(1000);
+                if v % 2 == 0 {
+                    put("b", &v.to_string())
+                } else {
+                    get("b")
+                }
+            })
+        })?;
+        kv.all_agree("b")?;
+    }
+    Ok(())
+}

@@ -22,20 +22,7 @@ fn basic() {
         kv.check(cka[2], "a", "aaa")?;
         kv.check(cka[1], "a", "aaa")?;
         kv.check(ck, "a", "aaa")?;
-        for _round in 0..20 {
-            let clerks: Vec<_> = (0..15).map(|i| kv.clerk(&[i % 3])).collect();
-            kv.drive(&clerks, u64::MAX, MS_US, |kv, _, n| {
-                (n == 0).then(|| {
-                    let v = kv.sim.rng().below(1000);
-                    if v % 2 == 0 {
-                        put("b", &v.to_string())
-                    } else {
-                        get("b")
-                    }
-                })
-            })?;
-            kv.all_agree("b")?;
-        }
+        concurrent_rounds_on_b(&mut kv, |kv, i| kv.clerk(&[i % 3]))?;
         kv.check_linearizable()
     });
 }

@@ -37,20 +37,7 @@ fn unreliable() {
             }
         }
 
-        for _round in 0..20 {
-            let clerks: Vec<_> = (0..15).map(|_| kv.shuffled_clerk()).collect();
-            kv.drive(&clerks, u64::MAX, MS_US, |kv, _, n| {
-                (n == 0).then(|| {
-                    let v = kv.sim.rng().below(1000);
-                    if v % 2 == 0 {
-                        put("b", &v.to_string())
-                    } else {
-                        get("b")
-                    }
-                })
-            })?;
-            kv.all_agree("b")?;
-        }
+        concurrent_rounds_on_b(&mut kv, |kv, _| kv.shuffled_clerk())?;
 
         let clerks: Vec<_> = (0..5).map(|_| kv.shuffled_clerk()).collect();
         kv.drive(&clerks, u64::MAX, MS_US, |_, i, n| {
