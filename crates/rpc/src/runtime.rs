@@ -195,6 +195,28 @@ impl<N: WireNode> NodeHandle<N> {
         answer_rx.await.map_err(|_| RpcError::Shutdown)
     }
 
+    /// Hands `body` to the core as a client request from inside this process (a front door
+    /// speaking another protocol, say) and waits for the core's `Reply`. It takes the very path
+    /// of a request that came over TCP: the same request ids, the same bound
+    /// ([`MAX_PENDING_REPLIES`]) and the same forgetting of requesters that gave up.
+    ///
+    /// # Errors
+    /// [`RpcError::Shutdown`] if the node stopped, or forgot the request (past
+    /// [`MAX_PENDING_REPLIES`]) before answering it; the request may have run.
+    pub async fn request(&self, body: N::Req) -> Result<N::Resp, RpcError> {
+        let (responder, mut answers) = mpsc::channel(1);
+        self.inbox
+            .send(Input::Request {
+                responder,
+                corr: 0,
+                body,
+            })
+            .await
+            .map_err(|_| RpcError::Shutdown)?;
+        let (_, answer) = answers.recv().await.ok_or(RpcError::Shutdown)?;
+        Ok(answer)
+    }
+
     /// Counters since the node started.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()

@@ -150,3 +150,32 @@ async fn graceful_shutdown_stops_every_task() {
         .expect_err("node is gone");
     assert!(matches!(err, rpc::RpcError::Unreachable { .. }), "{err:?}");
 }
+
+/// Goal: `NodeHandle::request` takes a client request from inside the process down the same
+/// path as one over TCP, and the core's `Reply` comes back to it; one that needs peers too.
+/// Method: 3 toy nodes; an `Echo` and a `Quorum` handed to node 0 through its handle.
+#[tokio::test]
+async fn in_process_request_gets_the_core_reply() {
+    let (nodes, _addrs) = cluster(3).await;
+    let echo = bounded(nodes[0].request(Req::Echo("inside".into())))
+        .await
+        .expect("answered");
+    assert_eq!(
+        echo,
+        Resp::Echo {
+            from: NodeId(0),
+            text: "inside".into()
+        }
+    );
+    // The first Pings may go out before the peers' connections are up: ask again, bounded.
+    let quorum = bounded(until_ok(|| async {
+        tokio::time::timeout(CALL_TIMEOUT, nodes[0].request(Req::Quorum))
+            .await
+            .map_err(|_| rpc::RpcError::Timeout)?
+    }))
+    .await;
+    assert!(
+        matches!(quorum, Resp::Quorum { votes } if votes >= 2),
+        "{quorum:?}"
+    );
+}
