@@ -4,147 +4,42 @@
 //! ```text
 //!   clerks (TcpClerk) ---- frames ----+                         +---- peers (Paxos frames)
 //!                                     v                         v
-//!                    peer listener: rpc::runtime (actor owns Shell { Replica })
+//!                    peer listener: rpc::runtime (actor owns the Replica)
 //!                                     ^
-//!   redis-cli, redis-benchmark ---> RESP listener --(NodeHandle::call: submit)--+
+//!   redis-cli, redis-benchmark ---> RESP listener --(NodeHandle::request)--+
 //! ```
 //!
 //! The runtime's listener takes both peer connections and clerk requests. A RESP connection
 //! is a client of the local core: each GET/SET/APPEND becomes a [`Request`] with a client id
-//! of its own, submitted through [`NodeHandle::call`], so it goes down the very path a clerk's
-//! request takes (the replica's log, its at-most-once table, its linearizability). The answer
-//! comes back as the core's `Reply` to a request id the shell allocated: [`Shell`] wraps the
-//! core and routes replies to those ids (the top half of the id space, which the runtime never
-//! uses) to the waiting RESP connection instead of the runtime.
+//! of its own, handed to the core with [`NodeHandle::request`], so it goes down the very path a
+//! clerk's request takes (the replica's log, its at-most-once table, its linearizability, the
+//! runtime's bound on unanswered requests).
 //!
-//! Invariants:
-//! - Locally submitted requests waiting for their answer are at most [`LOCAL_PENDING_MAX`];
-//!   past it a submission is answered [`KvError::Busy`] at once. A submitter that gave up is
-//!   forgotten at the next tick.
-//! - Client ids of RESP connections are unique across replicas and process restarts: they
-//!   carry the replica id, a random per-process nonce and a counter (see [`ClientIds`]).
+//! Invariant: client ids of RESP connections are unique across replicas and process restarts:
+//! they carry the replica id, a random per-process nonce and a counter (see [`ClientIds`]).
 
 pub mod resp_front;
 pub mod tcp_clerk;
 
 pub use tcp_clerk::{ClerkError, TcpClerk};
 
-use crate::msg::{KvError, Msg, Request, Response};
+use crate::msg::{KvError, Request};
 use crate::replica::Replica;
 use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
-use rpc::{Effect, Node, NodeId, NodeOutbox, Outbox, ReqId, RpcError};
-use std::collections::HashMap;
+use rpc::{NodeId, RpcError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The tick of a replica over TCP: the simulator's default, which the core's constants
 /// (retries, hole filling) are tuned for.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Locally submitted requests (RESP commands) waiting for the core's answer. Why 4096: the
-/// runtime allows as many pending clerk requests ([`rpc::runtime::MAX_PENDING_REPLIES`]); a RESP
-/// front door at its connection and pipeline bounds stays well below it.
-pub const LOCAL_PENDING_MAX: usize = 4096;
-
 /// The most replicas a cluster may have: client ids keep 7 bits for the replica id.
 pub const REPLICAS_MAX: usize = 128;
-
-/// Request ids from here up are the shell's own (local submissions); the runtime counts its
-/// own from 1 and cannot reach 2^63.
-const LOCAL_REQ_BASE: u64 = 1 << 63;
-
-/// The replica core plus the routing of answers to locally submitted requests.
-#[derive(Debug)]
-pub struct Shell {
-    replica: Replica,
-    local: HashMap<ReqId, oneshot::Sender<Response>>,
-    next_local: u64,
-}
-
-impl Shell {
-    fn new(replica: Replica) -> Self {
-        Shell {
-            replica,
-            local: HashMap::new(),
-            next_local: LOCAL_REQ_BASE,
-        }
-    }
-
-    /// Runs `f` on the replica and passes its effects on, except replies to local requests,
-    /// which go to their submitters.
-    fn step(
-        &mut self,
-        out: &mut NodeOutbox<Shell>,
-        f: impl FnOnce(&mut Replica, &mut Outbox<Msg, Response>),
-    ) {
-        let mut inner = Outbox::new();
-        f(&mut self.replica, &mut inner);
-        for effect in inner.drain() {
-            match effect {
-                Effect::Reply { req, resp } if req.0 >= LOCAL_REQ_BASE => {
-                    if let Some(tx) = self.local.remove(&req) {
-                        // The submitter may have given up; then nobody needs the answer.
-                        let _ = tx.send(resp);
-                    }
-                }
-                Effect::Reply { req, resp } => out.reply(req, resp),
-                Effect::Send { to, msg } => out.send(to, msg),
-                Effect::Respond { to, msg } => out.respond(to, msg),
-                Effect::Write { file, bytes } => out.write(file, bytes),
-                Effect::Remove { file } => out.remove(file),
-                Effect::Sync => out.sync(),
-            }
-        }
-    }
-
-    /// Hands `req` to the replica as a request of the shell's own; the answer arrives on the
-    /// returned channel.
-    fn submit(&mut self, req: Request, out: &mut NodeOutbox<Shell>) -> oneshot::Receiver<Response> {
-        let (tx, rx) = oneshot::channel();
-        if self.local.len() >= LOCAL_PENDING_MAX {
-            self.local.retain(|_, waiting| !waiting.is_closed());
-        }
-        if self.local.len() >= LOCAL_PENDING_MAX {
-            tracing::warn!("too many local requests waiting; answering busy");
-            let _ = tx.send(Response {
-                client: req.client,
-                seq: req.seq,
-                result: Err(KvError::Busy),
-            });
-            return rx;
-        }
-        self.next_local = self.next_local.wrapping_add(1).max(LOCAL_REQ_BASE);
-        let id = ReqId(self.next_local);
-        self.local.insert(id, tx);
-        self.step(out, |r, o| r.on_request(id, req, o));
-        rx
-    }
-}
-
-impl Node for Shell {
-    type Msg = Msg;
-    type Req = Request;
-    type Resp = Response;
-
-    fn on_message(&mut self, from: NodeId, msg: Msg, out: &mut NodeOutbox<Self>) {
-        self.step(out, |r, o| r.on_message(from, msg, o));
-    }
-
-    fn on_request(&mut self, req: ReqId, body: Request, out: &mut NodeOutbox<Self>) {
-        self.step(out, |r, o| r.on_request(req, body, o));
-    }
-
-    fn on_tick(&mut self, out: &mut NodeOutbox<Self>) {
-        // Submitters that timed out or disconnected will never read their answer.
-        self.local.retain(|_, waiting| !waiting.is_closed());
-        self.step(out, |r, o| r.on_tick(o));
-    }
-}
 
 /// Unique client identities for the RESP connections of one replica process.
 ///
@@ -214,15 +109,16 @@ pub enum SubmitError {
     /// No answer within the deadline. The operation may still take effect.
     #[error("timeout (the operation may still happen)")]
     Timeout,
-    /// The replica stopped. The operation may have taken effect.
-    #[error("the replica has stopped")]
+    /// The replica stopped, or forgot the request under overload (past
+    /// [`rpc::runtime::MAX_PENDING_REPLIES`] unanswered). The operation may have taken effect.
+    #[error("the replica has stopped or dropped the request")]
     Shutdown,
 }
 
 /// How to reach the local core: cheap to clone, shared by RESP connections.
 #[derive(Clone)]
 pub struct Submitter {
-    node: Arc<NodeHandle<Shell>>,
+    node: Arc<NodeHandle<Replica>>,
 }
 
 impl Submitter {
@@ -235,38 +131,25 @@ impl Submitter {
         req: Request,
         deadline: Duration,
     ) -> Result<Result<String, KvError>, SubmitError> {
-        let node = self.node.clone();
-        let wait = async move {
-            let rx = node
-                .call(move |shell, out| shell.submit(req, out))
-                .await
-                .map_err(|_: RpcError| SubmitError::Shutdown)?;
-            rx.await.map_err(|_| SubmitError::Shutdown)
-        };
-        match tokio::time::timeout(deadline, wait).await {
+        match tokio::time::timeout(deadline, self.node.request(req)).await {
             Ok(Ok(resp)) => Ok(resp.result),
-            Ok(Err(err)) => Err(err),
+            Ok(Err(_)) => Err(SubmitError::Shutdown),
             Err(_) => Err(SubmitError::Timeout),
         }
     }
-}
 
-impl Submitter {
     /// The local replica's status.
     ///
     /// # Errors
     /// [`SubmitError::Shutdown`] if the replica stopped.
     pub async fn status(&self) -> Result<ReplicaStatus, SubmitError> {
         self.node
-            .call(|shell, _out| {
-                let r = &shell.replica;
-                ReplicaStatus {
-                    id: r.peer().id(),
-                    leader: r.peer().leader(),
-                    next_apply: r.next_apply().0,
-                    waiting: r.waiting_len(),
-                    keys: r.state().len(),
-                }
+            .call(|r: &mut Replica, _out| ReplicaStatus {
+                id: r.peer().id(),
+                leader: r.peer().leader(),
+                next_apply: r.next_apply().0,
+                waiting: r.waiting_len(),
+                keys: r.state().len(),
             })
             .await
             .map_err(|_: RpcError| SubmitError::Shutdown)
@@ -306,7 +189,7 @@ pub struct KvServerConfig {
 
 /// A running replica. Dropping it kills the replica and its RESP front door.
 pub struct KvServer {
-    node: Arc<NodeHandle<Shell>>,
+    node: Arc<NodeHandle<Replica>>,
     resp: Option<JoinHandle<()>>,
     resp_addr: Option<SocketAddr>,
 }
@@ -340,7 +223,7 @@ impl KvServer {
             data_dir: None,
         };
         let resp_addr = config.resp.as_ref().and_then(|l| l.local_addr().ok());
-        let node = Arc::new(spawn_node(Shell::new(replica), node_config));
+        let node = Arc::new(spawn_node(replica, node_config));
         let resp = config.resp.map(|listener| {
             let submitter = Submitter { node: node.clone() };
             let ids = Arc::new(ClientIds::new(config.id));
