@@ -43,3 +43,14 @@ pub fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
+
+/// A random 62-bit clerk identity (SPEC §1.7 `nrand`), from the standard library's
+/// per-process random hash keys and a counter: no clock, no extra dependency, and a different
+/// one at every call.
+pub fn clerk_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    RandomState::new().hash_one((std::process::id(), n)) >> 2
+}

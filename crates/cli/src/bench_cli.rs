@@ -11,6 +11,7 @@
 
 #![allow(clippy::disallowed_methods)] // A load generator: latencies are wall-clock time.
 
+use crate::args::clerk_id;
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use kvpaxos::server::TcpClerk as KvClerk;
@@ -255,16 +256,6 @@ async fn redis_command(stream: &mut BufStream<TcpStream>, args: &[&str]) -> anyh
         }
         _ => bail!("unexpected redis reply {line:?}"),
     }
-}
-
-/// A fresh random 62-bit clerk identity. Every clerk needs its own: a server ignores an
-/// operation numbered below the last one it applied for that identity, so a reused identity
-/// would wait forever.
-fn clerk_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    RandomState::new().hash_one((std::process::id(), n)) >> 2
 }
 
 fn key(i: u64) -> String {

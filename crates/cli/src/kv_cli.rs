@@ -12,7 +12,7 @@
 //! keep nothing on disk: a killed replica stays out (SPEC §6). The client exits 0 once a
 //! replica answered, 1 with a message if none did within `--timeout`, 2 on a usage error.
 
-use crate::args::{cores, parse_addr, parse_text, runtime};
+use crate::args::{clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use kvpaxos::Op;
 use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, TcpClerk};
@@ -184,11 +184,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush().context("writing to stdout")?;
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     })
-}
-
-/// A random 62-bit identity (SPEC §1.7 `nrand`), from the standard library's per-process
-/// random hash keys.
-fn clerk_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id()) >> 2
 }

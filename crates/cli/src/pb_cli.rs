@@ -13,11 +13,10 @@
 //! scripts) and run until killed. The client exits 0 after the primary answered, 1 with a
 //! message if no primary answered within `--timeout`, 2 on a usage error.
 
-use crate::args::{cores, parse_addr, parse_text, runtime};
+use crate::args::{clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
 use pbservice::{Op, PbServer, TcpClerk};
-use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -217,11 +216,4 @@ fn serve(
         announce("pb server", addr)?;
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     })
-}
-
-/// A random 62-bit clerk identity (SPEC §1.7 `nrand`), from the standard library's
-/// per-process random hash keys: no clock, no extra dependency.
-fn clerk_id() -> u64 {
-    let state = RandomState::new();
-    state.hash_one(std::process::id()) >> 2
 }
