@@ -80,10 +80,7 @@ impl Level {
 /// # Errors
 /// If a service cannot be started, or the load cannot connect to it.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = crate::args::runtime(crate::args::cores())?;
     runtime.block_on(bench(args))
 }
 

@@ -141,7 +141,7 @@ fn default_workers() -> u32 {
 
 /// Runs `dsys mr`.
 pub fn run_mr(command: MrCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = crate::args::runtime(crate::args::cores())?;
     match command {
         MrCommand::Master(args) => runtime.block_on(master(args)),
         MrCommand::Worker(args) => runtime.block_on(worker(args)),

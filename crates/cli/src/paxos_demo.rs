@@ -44,10 +44,7 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(20);
 /// # Errors
 /// If sockets cannot be bound, or if the peers do not agree at the end (a bug).
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = crate::args::runtime(crate::args::cores())?;
     runtime.block_on(demo(args))
 }
 
