@@ -60,6 +60,96 @@ pub const CAMPAIGN_ROUNDS_MAX: u32 = 3;
 /// The cap, in ticks, of the random wait after a failed campaign before `lead` tries again.
 pub const CAMPAIGN_BACKOFF_TICKS_MAX: u64 = 8;
 
+/// Everything a peer keeps about leadership: its role, the leader it hears, and the numbers
+/// that pace campaigns. Kept apart from the acceptor and proposer state of the instances.
+///
+/// Invariants: `highest_round` never goes down; the ballot of a new campaign is above it.
+#[derive(Clone, Debug)]
+pub(crate) struct Leadership {
+    /// Follower, candidate or leader.
+    pub(crate) role: Role,
+    /// The leader (or candidate) this peer last heard from, and when.
+    pub(crate) heard: Option<(NodeId, Ticks)>,
+    /// The highest round in any ballot seen, so a new campaign can go above all of them.
+    highest_round: u64,
+    /// A failed campaign makes `lead` wait until this tick.
+    pub(crate) campaign_allowed_at: Ticks,
+    /// When each peer last said it follows this peer's leadership (`Follow`): a leader that
+    /// hears that from less than a majority steps down.
+    followed_at: Vec<Ticks>,
+}
+
+impl Leadership {
+    /// A follower that has heard nobody, in a cluster of `peer_count`.
+    pub(crate) fn new(peer_count: u32) -> Self {
+        Leadership {
+            role: Role::Follower,
+            heard: None,
+            highest_round: 0,
+            campaign_allowed_at: Ticks(0),
+            followed_at: vec![Ticks(0); peer_count as usize],
+        }
+    }
+
+    /// Keeps `highest_round` at or above `round`.
+    pub(crate) fn note_round(&mut self, round: u64) {
+        self.highest_round = self.highest_round.max(round);
+    }
+
+    /// A ballot of `me` above every ballot seen, for a new campaign.
+    fn next_ballot(&mut self, me: NodeId) -> Ballot {
+        self.highest_round = self
+            .highest_round
+            .checked_add(1)
+            .expect("ballot rounds never reach u64::MAX");
+        Ballot {
+            round: self.highest_round,
+            node: me,
+        }
+    }
+
+    /// The peer heard leading (or campaigning) in the last [`LEADER_TIMEOUT_TICKS`].
+    fn heard_leader(&self, now: Ticks) -> Option<NodeId> {
+        self.heard
+            .filter(|(_, at)| now.0 < at.0 + LEADER_TIMEOUT_TICKS)
+            .map(|(node, _)| node)
+    }
+
+    /// A campaign failed: back to follower, and no campaign before `now + wait`.
+    fn back_off(&mut self, now: Ticks, wait: u64) {
+        assert!(wait >= 1, "a failed campaign waits at least a tick");
+        self.role = Role::Follower;
+        self.campaign_allowed_at = Ticks(now.0 + wait);
+    }
+
+    /// Now leading: every peer gets a full timeout to answer the first heartbeat.
+    fn begin_leading(&mut self, me: NodeId, ballot: Ballot, from: Seq, now: Ticks) {
+        assert_eq!(ballot.node, me, "a peer leads only with its own ballot");
+        self.role = Role::Leader { ballot, from };
+        self.heard = Some((me, now));
+        self.followed_at.fill(now);
+    }
+
+    /// True if peers other than `me` that answered a heartbeat in the last
+    /// [`LEADER_TIMEOUT_TICKS`] make a majority with `me`.
+    fn hears_majority(&self, me: NodeId, now: Ticks, majority: usize) -> bool {
+        let recent = |at: &Ticks| now.0 < at.0 + LEADER_TIMEOUT_TICKS;
+        let others = (0..self.followed_at.len())
+            .filter(|p| *p != me.index())
+            .filter(|p| recent(&self.followed_at[*p]))
+            .count();
+        others + 1 >= majority
+    }
+
+    /// `from` follows this peer's leadership at `ballot`.
+    fn on_follow(&mut self, from: NodeId, ballot: Ballot, now: Ticks) {
+        if matches!(self.role, Role::Leader { ballot: led, .. } if led == ballot) {
+            assert!(self.followed_at[from.index()] <= now, "time only grows");
+            self.followed_at[from.index()] = now;
+        }
+    }
+}
+
 /// A peer's part in Multi-Paxos.
 #[derive(Clone, Debug)]
 pub enum Role {
@@ -82,17 +172,15 @@ impl Peer {
     /// [`Peer::is_leading`] tells when it has won. Needed only for speed: without a leader every
     /// `start` runs both phases, as in single-decree Paxos.
     pub fn lead(&mut self, out: &mut PaxosOutbox) {
-        if !matches!(self.role, Role::Follower) || self.now < self.campaign_allowed_at {
+        let lead = &mut self.leadership;
+        if !matches!(lead.role, Role::Follower) || self.now < lead.campaign_allowed_at {
             return;
         }
-        self.highest_round += 1;
-        let ballot = Ballot {
-            round: self.highest_round,
-            node: self.me,
-        };
+        let ballot = lead.next_ballot(self.me);
         let from = self.lowest_undecided();
         tracing::debug!(peer = %self.me, %ballot, %from, "campaign for leadership");
-        self.role = Role::Candidate(Campaign::new(ballot, from, self.now, ROUND_TIMEOUT_TICKS));
+        self.leadership.role =
+            Role::Candidate(Campaign::new(ballot, from, self.now, ROUND_TIMEOUT_TICKS));
         self.broadcast(Body::PrepareAll { from, ballot }, out);
         // A cluster of one: this peer's own promise is a majority.
         self.try_win(out);
@@ -104,20 +192,18 @@ impl Peer {
         if self.is_leading() {
             return Some(self.me);
         }
-        self.heard
-            .filter(|(_, at)| self.now.0 < at.0 + LEADER_TIMEOUT_TICKS)
-            .map(|(node, _)| node)
+        self.leadership.heard_leader(self.now)
     }
 
     /// True when this peer has won phase 1 for every instance and `start` skips it.
     pub fn is_leading(&self) -> bool {
-        matches!(self.role, Role::Leader { .. })
+        matches!(self.leadership.role, Role::Leader { .. })
     }
 
     /// Asks the leader (every peer, if none is known) for the decision of `seq`: how a follower
     /// fills a hole without proposing, so without disturbing the leader.
     pub fn ask(&mut self, seq: Seq, out: &mut PaxosOutbox) {
-        if seq < self.min() || self.status(seq).0 == Fate::Decided {
+        if seq < self.first_held() || self.status(seq).0 == Fate::Decided {
             return;
         }
         match self.leader().filter(|l| *l != self.me) {
@@ -157,7 +243,7 @@ impl Peer {
             | Body::Learn { .. }
             | Body::Restarted { .. } => 0,
         };
-        self.highest_round = self.highest_round.max(round);
+        self.leadership.note_round(round);
     }
 
     /// A leader's commit: learn the value this acceptor accepted at that ballot, or ask for it.
@@ -209,7 +295,7 @@ impl Peer {
             .leader()
             .is_some_and(|leader| leader != candidate && leader != self.me)
             || self.is_leading();
-        let own_campaign = match &self.role {
+        let own_campaign = match &self.leadership.role {
             Role::Candidate(c) if c.ballot > ballot => Some(c.ballot),
             _ => None,
         };
@@ -222,12 +308,12 @@ impl Peer {
             refuse(self, self.floor, out);
             return;
         };
-        if matches!(self.role, Role::Candidate(_)) {
+        if matches!(self.leadership.role, Role::Candidate(_)) {
             tracing::debug!(peer = %self.me, %ballot, "campaign abandoned for a higher one");
-            self.role = Role::Follower;
+            self.leadership.role = Role::Follower;
         }
         // Give the candidate time to win before campaigning against it.
-        self.campaign_allowed_at = Ticks(self.now.0 + LEADER_TIMEOUT_TICKS);
+        self.leadership.campaign_allowed_at = Ticks(self.now.0 + LEADER_TIMEOUT_TICKS);
         let reply = Body::PromiseAll {
             from,
             ballot,
@@ -257,7 +343,7 @@ impl Peer {
         if outbid {
             return None;
         }
-        self.floor = Some(ballot);
+        self.raise_floor(ballot);
         let (mut accepted, mut decided, mut bytes) = (Vec::new(), Vec::new(), 0);
         for (seq, instance) in self.instances.range(first..) {
             let entry = match (&instance.decided, instance.acceptor.accepted()) {
@@ -298,7 +384,7 @@ impl Peer {
             self.learn(seq, value);
         }
         let others_needed = self.majority() - 1;
-        let Role::Candidate(campaign) = &mut self.role else {
+        let Role::Candidate(campaign) = &mut self.leadership.role else {
             return;
         };
         if campaign.ballot != ballot {
@@ -314,7 +400,7 @@ impl Peer {
     /// With promises from enough other peers, adds this peer's own (promised and reported at
     /// this instant) and either wins, or asks again from where the quorum's reports were cut.
     fn try_win(&mut self, out: &mut PaxosOutbox) {
-        let Role::Candidate(campaign) = &self.role else {
+        let Role::Candidate(campaign) = &self.leadership.role else {
             return;
         };
         if campaign.promise_count() < self.majority() - 1 {
@@ -330,7 +416,7 @@ impl Peer {
             self.learn(seq, value);
         }
         let now = self.now;
-        let Role::Candidate(campaign) = &mut self.role else {
+        let Role::Candidate(campaign) = &mut self.leadership.role else {
             unreachable!("still a candidate");
         };
         campaign.merge(accepted, upto);
@@ -339,7 +425,9 @@ impl Peer {
             self.broadcast(Body::PrepareAll { from: cut, ballot }, out);
             return;
         }
-        let Role::Candidate(campaign) = std::mem::replace(&mut self.role, Role::Follower) else {
+        let Role::Candidate(campaign) =
+            std::mem::replace(&mut self.leadership.role, Role::Follower)
+        else {
             unreachable!("still a candidate");
         };
         self.establish(campaign, out);
@@ -355,10 +443,8 @@ impl Peer {
             ..
         } = campaign;
         tracing::debug!(peer = %self.me, %ballot, %from, recovered = reported.len(), "leading");
-        self.role = Role::Leader { ballot, from };
-        self.heard = Some((self.me, self.now));
-        // Every peer gets a full timeout to answer the first heartbeat.
-        self.followed_at.fill(self.now);
+        self.leadership
+            .begin_leading(self.me, ballot, from, self.now);
         self.broadcast(
             Body::Heartbeat {
                 ballot,
@@ -395,10 +481,10 @@ impl Peer {
         }
     }
 
+    /// The campaign failed: follow, and wait a random back-off before campaigning again.
     fn give_up(&mut self) {
-        self.role = Role::Follower;
         let wait = self.rng.range(1, CAMPAIGN_BACKOFF_TICKS_MAX);
-        self.campaign_allowed_at = Ticks(self.now.0 + wait);
+        self.leadership.back_off(self.now, wait);
     }
 
     /// A refusal by `from` of `ballot` (a campaign's, a heartbeat's or a leader's Accept)
@@ -406,19 +492,19 @@ impl Peer {
     /// down if another peer's ballot is higher.
     pub(crate) fn on_refusal(&mut self, from: NodeId, ballot: Ballot, promised: Option<Ballot>) {
         let (peer_count, majority) = (self.peer_count as usize, self.majority());
-        if let Role::Candidate(c) = &mut self.role
+        if let Role::Candidate(c) = &mut self.leadership.role
             && c.ballot == ballot
             && c.on_refusal(from, peer_count, majority)
         {
             tracing::debug!(peer = %self.me, %ballot, ?promised, "campaign refused");
             self.give_up();
         }
-        if let Role::Leader { ballot: led, .. } = &self.role
+        if let Role::Leader { ballot: led, .. } = &self.leadership.role
             && *led == ballot
             && promised.is_some_and(|p| p > ballot && p.node != self.me)
         {
             tracing::debug!(peer = %self.me, %ballot, ?promised, "step down: outbid");
-            self.role = Role::Follower;
+            self.leadership.role = Role::Follower;
         }
     }
 
@@ -437,34 +523,37 @@ impl Peer {
         }
         // A heartbeat proves a majority promised `ballot` for every instance; promising it
         // here too only restricts this acceptor, which is always safe.
-        self.floor = Some(ballot);
-        self.heard = Some((leader, self.now));
+        self.raise_floor(ballot);
+        self.leadership.heard = Some((leader, self.now));
         // Sent as a message of its own, not an answer: a leader that cannot receive messages
         // (deaf) must not count it, and then it steps down.
         out.send(leader, self.envelope(Body::Follow { ballot }));
-        let deposed = match &self.role {
+        let deposed = match &self.leadership.role {
             Role::Leader { ballot: led, .. } => *led < ballot,
             Role::Candidate(c) => c.ballot < ballot,
             Role::Follower => false,
         };
         if deposed {
             tracing::debug!(peer = %self.me, %ballot, "a higher leader is heard: follow it");
-            self.role = Role::Follower;
+            self.leadership.role = Role::Follower;
         }
     }
 
     /// Per tick: a leader sends its heartbeat; a candidate repeats or abandons its round.
     pub(crate) fn tick_role(&mut self, out: &mut PaxosOutbox) {
-        let now = self.now;
-        match &mut self.role {
+        let (now, me, majority) = (self.now, self.me, self.majority());
+        let lead = &mut self.leadership;
+        match &mut lead.role {
             Role::Leader { ballot, .. } => {
                 let ballot = *ballot;
-                if !self.hears_majority() {
-                    tracing::debug!(peer = %self.me, %ballot, "step down: no majority heard");
-                    self.role = Role::Follower;
+                // Raft's check-quorum: a deaf or cut-off leader whose heartbeats still arrive
+                // would otherwise keep followers from electing another one.
+                if !lead.hears_majority(me, now, majority) {
+                    tracing::debug!(peer = %me, %ballot, "step down: no majority heard");
+                    lead.role = Role::Follower;
                     return;
                 }
-                self.heard = Some((self.me, now));
+                lead.heard = Some((me, now));
                 self.broadcast(
                     Body::Heartbeat {
                         ballot,
@@ -488,30 +577,16 @@ impl Peer {
         }
     }
 
-    /// True if this peer heard from a majority (itself included) in the last
-    /// [`LEADER_TIMEOUT_TICKS`] (Raft's check-quorum): a deaf or cut-off leader whose
-    /// heartbeats still arrive would otherwise keep followers from electing another one.
-    fn hears_majority(&self) -> bool {
-        let recent = |at: &Ticks| self.now.0 < at.0 + LEADER_TIMEOUT_TICKS;
-        let others = (0..self.peer_count as usize)
-            .filter(|p| *p != self.me.index())
-            .filter(|p| recent(&self.followed_at[*p]))
-            .count();
-        others + 1 >= self.majority()
-    }
-
     /// A follower's answer to our heartbeat.
     pub(crate) fn on_follow(&mut self, from: NodeId, ballot: Ballot) {
-        if matches!(self.role, Role::Leader { ballot: led, .. } if led == ballot) {
-            self.followed_at[from.index()] = self.now;
-        }
+        self.leadership.on_follow(from, ballot, self.now);
     }
 
     /// A leader's phase-2 round that timed out is sent again at the same ballot rather than
     /// restarted with phase 1 (messages were lost, the leadership was not). Returns whether it
     /// was.
     pub(crate) fn resend_accept(&mut self, seq: Seq, out: &mut PaxosOutbox) -> bool {
-        let Role::Leader { ballot, .. } = self.role else {
+        let Role::Leader { ballot, .. } = self.leadership.role else {
             return false;
         };
         let now = self.now;

@@ -26,6 +26,8 @@
 //! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
 
 mod acceptor;
+mod horizon;
+mod incarnation;
 pub mod leader;
 mod msg;
 mod peer;

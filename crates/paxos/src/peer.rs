@@ -1,8 +1,12 @@
 //! One Paxos peer: many independent instances, each with an acceptor and (after `start`) a
-//! proposer, plus the `done`/`min` bookkeeping that lets every peer forget old instances.
+//! proposer. What is not per instance lives in types of its own: forgetting in
+//! [`crate::horizon`], incarnations in [`crate::incarnation`], leadership in
+//! [`crate::leader`]'s `Leadership`; the peer routes messages between them.
 
 use crate::acceptor::{Acceptor, Vote};
-use crate::leader::Role;
+use crate::horizon::Horizon;
+use crate::incarnation::{Admission, Incarnations};
+use crate::leader::{Leadership, Role};
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
 use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
@@ -33,10 +37,8 @@ pub struct Peer {
     pub(crate) rng: Rng,
     pub(crate) now: Ticks,
     pub(crate) instances: BTreeMap<Seq, Instance>,
-    /// The highest `done` argument heard from each peer (ours included); `None` = never called.
-    done_by_peer: Vec<Option<Seq>>,
-    /// A lower bound on `min()`: the highest `min` any peer reported in a message.
-    min_reported: Seq,
+    /// Every peer's `done` as known here, and so `min()`: nothing below it is held.
+    pub(crate) horizon: Horizon,
     /// The instances with an active proposer, so that a tick costs O(proposers), not
     /// O(instances held).
     pub(crate) proposing: BTreeSet<Seq>,
@@ -48,25 +50,10 @@ pub struct Peer {
     /// The acceptor's promise for every instance at once (Multi-Paxos `PrepareAll`): the floor
     /// under each instance's own promise. Never goes down.
     pub(crate) floor: Option<Ballot>,
-    /// Follower, candidate or leader (see [`crate::leader`]).
-    pub(crate) role: Role,
-    /// The leader (or candidate) this peer last heard from, and when.
-    pub(crate) heard: Option<(NodeId, Ticks)>,
-    /// The highest round in any ballot seen, so a new campaign can go above all of them.
-    pub(crate) highest_round: u64,
-    /// A failed campaign makes `lead` wait until this tick.
-    pub(crate) campaign_allowed_at: Ticks,
-    /// When each peer last said it follows this peer's leadership (`Follow`): a leader that
-    /// hears that from less than a majority steps down.
-    pub(crate) followed_at: Vec<Ticks>,
-    /// This peer's incarnation (see [`Msg::incarnation`]).
-    incarnation: u64,
-    /// The first incarnation heard from each peer; messages of any other are ignored.
-    incarnation_of: Vec<Option<u64>>,
-    /// When this peer last told each restarted peer so (at most once per tick each).
-    restart_noticed_at: Vec<Option<Ticks>>,
-    /// Another peer knows an earlier incarnation of this one: see [`Peer::is_amnesiac`].
-    amnesiac: bool,
+    /// Follower, candidate or leader, and what paces campaigns (see [`crate::leader`]).
+    pub(crate) leadership: Leadership,
+    /// This peer's incarnation and the one known for each other peer.
+    incarnations: Incarnations,
 }
 
 impl Peer {
@@ -87,21 +74,13 @@ impl Peer {
             rng,
             now: Ticks(0),
             instances: BTreeMap::new(),
-            done_by_peer: vec![None; peer_count as usize],
-            min_reported: Seq(0),
+            horizon: Horizon::new(me, peer_count),
             proposing: BTreeSet::new(),
             max_seen: None,
             decisions_learned: 0,
             floor: None,
-            role: Role::Follower,
-            heard: None,
-            highest_round: 0,
-            campaign_allowed_at: Ticks(0),
-            followed_at: vec![Ticks(0); peer_count as usize],
-            incarnation,
-            incarnation_of: vec![None; peer_count as usize],
-            restart_noticed_at: vec![None; peer_count as usize],
-            amnesiac: false,
+            leadership: Leadership::new(peer_count),
+            incarnations: Incarnations::new(incarnation, peer_count),
         }
     }
 
@@ -110,7 +89,7 @@ impl Peer {
     /// others ignore its messages, and it must not serve anything that depends on its votes.
     /// It still learns decisions others broadcast.
     pub fn is_amnesiac(&self) -> bool {
-        self.amnesiac
+        self.incarnations.is_amnesiac()
     }
 
     /// This peer's id.
@@ -121,7 +100,7 @@ impl Peer {
     /// Begins agreement on instance `seq` with proposal `value` and returns at once. Ignored when
     /// `seq < min()`, when this peer already knows the decision, or when it is already proposing.
     pub fn start(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
-        if seq < self.min() {
+        if seq < self.first_held() {
             return;
         }
         self.note_seq(seq);
@@ -132,7 +111,7 @@ impl Peer {
         }
         instance.proposer = Some(Proposer::new(me, value.clone()));
         self.proposing.insert(seq);
-        match &self.role {
+        match &self.leadership.role {
             Role::Leader { ballot, from } if seq >= *from => {
                 let ballot = *ballot;
                 self.accept_round(seq, ballot, value, out);
@@ -146,7 +125,7 @@ impl Peer {
 
     /// What this peer knows of instance `seq`. Purely local: sends nothing.
     pub fn status(&self, seq: Seq) -> (Fate, Option<Value>) {
-        if seq < self.min() {
+        if seq < self.first_held() {
             return (Fate::Forgotten, None);
         }
         match self.instances.get(&seq).and_then(|i| i.decided.clone()) {
@@ -158,10 +137,8 @@ impl Peer {
     /// The application no longer needs instances `<= seq`. Other peers learn it from the
     /// `done` field of this peer's next messages.
     pub fn done(&mut self, seq: Seq) {
-        let mine = &mut self.done_by_peer[self.me.index()];
-        if mine.is_none_or(|d| seq > d) {
-            *mine = Some(seq);
-            self.forget();
+        if self.horizon.done(seq) {
+            self.drop_unheld();
         }
     }
 
@@ -173,9 +150,7 @@ impl Peer {
     /// One more than the lowest `done` argument over all peers (a peer that never called `done`
     /// counts as -1), so 0 until every peer has called `done`. Instances below it are forgotten.
     pub fn min(&self) -> Seq {
-        let lowest_done = self.done_by_peer.iter().copied().min().flatten();
-        let computed = lowest_done.map_or(Seq(0), |d| Seq(d.0 + 1));
-        computed.max(self.min_reported)
+        self.horizon.min()
     }
 
     /// The bytes this peer retains for instances: values plus a fixed estimate per instance.
@@ -213,29 +188,56 @@ impl Peer {
         self.peer_count as usize / 2 + 1
     }
 
+    /// Raises the promise made for every instance (a granted `PrepareAll`, or a heartbeat of
+    /// a leader whose ballot is at least the floor).
+    pub(crate) fn raise_floor(&mut self, ballot: Ballot) {
+        assert!(
+            self.floor.is_none_or(|f| f <= ballot),
+            "the floor {:?} never goes down (to {ballot})",
+            self.floor
+        );
+        self.floor = Some(ballot);
+    }
+
     pub(crate) fn note_seq(&mut self, seq: Seq) {
         if self.max_seen.is_none_or(|m| seq > m) {
             self.max_seen = Some(seq);
         }
     }
 
-    /// Drops every instance below `min()` (SPEC §5.1: they must be deleted from memory).
-    fn forget(&mut self) {
-        let min = self.min();
+    /// The lowest instance this peer may still hold (`min()`).
+    pub(crate) fn first_held(&self) -> Seq {
+        self.horizon.first_held()
+    }
+
+    /// Drops every instance below [`Peer::first_held`] (SPEC §5.1: instances below `min()`
+    /// must be deleted from memory).
+    pub(crate) fn drop_unheld(&mut self) {
+        let first = self.first_held();
         if self
             .instances
             .first_key_value()
-            .is_some_and(|(seq, _)| *seq < min)
+            .is_some_and(|(seq, _)| *seq < first)
         {
-            self.instances = self.instances.split_off(&min);
-            self.proposing = self.proposing.split_off(&min);
+            self.instances = self.instances.split_off(&first);
+            self.proposing = self.proposing.split_off(&first);
         }
+        assert!(
+            self.instances
+                .first_key_value()
+                .is_none_or(|(s, _)| *s >= first),
+            "an instance below {first} is still held"
+        );
+        assert!(
+            self.proposing.first().is_none_or(|s| *s >= first),
+            "a proposer below {first} is still active"
+        );
     }
 
     pub(crate) fn envelope(&self, body: Body) -> Msg {
         Msg {
-            incarnation: self.incarnation,
-            done: self.done_by_peer[self.me.index()],
+            incarnation: self.incarnations.mine(),
+            done: self.horizon.own_done(),
             min: self.min(),
             body,
         }
@@ -260,7 +262,7 @@ impl Peer {
         let floor = self.floor;
         let promised = instance.acceptor.promised().max(floor);
         let ballot = proposer.begin_round(now, promised);
-        self.highest_round = self.highest_round.max(ballot.round);
+        self.leadership.note_round(ballot.round);
         let Vote::Promise(accepted) = instance.acceptor.on_prepare(ballot, floor) else {
             unreachable!("our acceptor refused ballot {ballot} chosen above its own promise");
         };
@@ -277,7 +279,8 @@ impl Peer {
             Progress::Propose(value) => self.accept_round(seq, ballot, value, out),
             Progress::Chosen(value) => {
                 self.learn(seq, value.clone());
-                if matches!(self.role, Role::Leader { ballot: led, .. } if led == ballot) {
+                if matches!(self.leadership.role, Role::Leader { ballot: led, .. } if led == ballot)
+                {
                     // Every acceptor that accepted at this ballot holds the value already.
                     self.broadcast(Body::Commit { seq, ballot }, out);
                 } else {
@@ -325,7 +328,7 @@ impl Peer {
     /// # Panics
     /// If a different value was already decided: that would break Paxos' one safety property.
     pub(crate) fn learn(&mut self, seq: Seq, value: Value) {
-        if seq < self.min() {
+        if seq < self.first_held() {
             return;
         }
         self.note_seq(seq);
@@ -338,10 +341,10 @@ impl Peer {
             return;
         }
         instance.decided = Some(value);
-        self.decisions_learned += 1;
         instance.proposer = None;
-        self.proposing.remove(&seq);
         instance.acceptor = Acceptor::default();
+        self.proposing.remove(&seq);
+        self.decisions_learned += 1;
     }
 
     /// A decision from a peer. If this peer was still proposing, it passes the decision on to
@@ -354,13 +357,13 @@ impl Peer {
             .get(&seq)
             .is_some_and(|i| i.proposer.is_some());
         self.learn(seq, value.clone());
-        if was_proposing && seq >= self.min() {
+        if was_proposing && seq >= self.first_held() {
             self.broadcast(Body::Decided { seq, value }, out);
         }
     }
 
-    /// Whether a message from `from` with `incarnation` counts: the first incarnation heard from
-    /// a peer is the one it keeps. A message of another one is from a restarted peer that lost
+    /// Whether a message from `from` with `incarnation` counts (see [`crate::incarnation`]): a
+    /// message of another incarnation than the first heard is from a restarted peer that lost
     /// its promises and votes: it is ignored, and the peer is told (once per tick).
     fn admit_incarnation(
         &mut self,
@@ -369,20 +372,24 @@ impl Peer {
         body: &Body,
         out: &mut PaxosOutbox,
     ) -> bool {
-        let known = *self.incarnation_of[from.index()].get_or_insert(incarnation);
-        if known == incarnation {
+        let is_notice = matches!(body, Body::Restarted { .. });
+        let Admission::Ignore {
+            known,
+            first,
+            notify,
+        } = self
+            .incarnations
+            .admit(from, incarnation, self.now, is_notice)
+        else {
             return true;
-        }
-        let noticed = &mut self.restart_noticed_at[from.index()];
-        if noticed.is_none() {
+        };
+        if first {
             tracing::error!(
                 peer = %self.me, %from,
                 "peer restarted without its state (no disk): its messages are ignored"
             );
         }
-        // A notice about a notice would loop between two restarted peers.
-        if *noticed != Some(self.now) && !matches!(body, Body::Restarted { .. }) {
-            *noticed = Some(self.now);
+        if notify {
             out.respond(from, self.envelope(Body::Restarted { known }));
         }
         false
@@ -487,17 +494,8 @@ impl Node for Peer {
         if !self.admit_incarnation(from, msg.incarnation, &msg.body, out) {
             return;
         }
-        let known = &mut self.done_by_peer[from.index()];
-        let learned_done = msg.done > *known;
-        if learned_done {
-            *known = msg.done;
-        }
-        let learned_min = msg.min > self.min_reported;
-        if learned_min {
-            self.min_reported = msg.min;
-        }
-        if learned_done || learned_min {
-            self.forget();
+        if self.horizon.on_report(from, msg.done, msg.min) {
+            self.drop_unheld();
         }
         if let Some(seq) = msg.body.seq() {
             self.note_seq(seq);
@@ -525,16 +523,14 @@ impl Node for Peer {
                 upto,
             } => self.on_promise_all(from, first, ballot, accepted, decided, upto, out),
             Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
-            Body::Restarted { known } if known != self.incarnation => {
-                if !self.amnesiac {
+            Body::Restarted { known } => {
+                if self.incarnations.on_restarted_notice(known) {
                     tracing::error!(
                         peer = %self.me, %from,
                         "this peer restarted without its Paxos state: the others ignore it"
                     );
                 }
-                self.amnesiac = true;
             }
-            Body::Restarted { .. } => {}
             Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
             Body::Follow { ballot } => self.on_follow(from, ballot),
         }
