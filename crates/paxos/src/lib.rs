@@ -23,9 +23,15 @@
 //! lost, duplicated, delayed or reordered; (2) call `on_tick` every tick (the simulator and the
 //! TCP runtime default to 10 ms): proposers retry on ticks; (3) call the API (`start`, `status`,
 //! `done`, `max`, `min`) between inputs, and carry out the effects `start` puts in the outbox.
+//!
+//! # Applying the log
+//! An application that applies instances in order takes them with [`Peer::take_decided`] after
+//! each input (every decided instance from [`Peer::delivered`] on, contiguous, each once)
+//! instead of polling `status` slot by slot; see the `drain` module.
 //! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
 
 mod acceptor;
+mod drain;
 mod horizon;
 mod incarnation;
 pub mod leader;

@@ -47,6 +47,8 @@ pub struct Peer {
     /// How many decisions this peer has learned since it started; a driver compares it before
     /// and after an input to learn cheaply that something was decided.
     decisions_learned: u64,
+    /// The next instance `take_decided` hands out (see [`crate::drain`]). Only grows.
+    pub(crate) delivered: Seq,
     /// The acceptor's promise for every instance at once (Multi-Paxos `PrepareAll`): the floor
     /// under each instance's own promise. Never goes down.
     pub(crate) floor: Option<Ballot>,
@@ -78,6 +80,7 @@ impl Peer {
             proposing: BTreeSet::new(),
             max_seen: None,
             decisions_learned: 0,
+            delivered: Seq(0),
             floor: None,
             leadership: Leadership::new(peer_count),
             incarnations: Incarnations::new(incarnation, peer_count),

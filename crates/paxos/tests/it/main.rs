@@ -4,6 +4,7 @@
 mod common;
 
 mod sim_basic;
+mod sim_compact;
 mod sim_deaf;
 mod sim_forget;
 mod sim_leader;
