@@ -48,7 +48,7 @@ impl Peer {
         taken
     }
 
-    /// Moves `delivered()` up to `to` (never down).
+    /// Moves `delivered()` up to `to` (never down). A snapshot need it passes is met.
     pub(crate) fn advance_delivered(&mut self, to: Seq) {
         assert!(
             to >= self.delivered,
@@ -56,6 +56,9 @@ impl Peer {
             self.delivered
         );
         self.delivered = to;
+        if self.snapshot_need.is_some_and(|n| n.upto <= to) {
+            self.snapshot_need = None;
+        }
     }
 }
 

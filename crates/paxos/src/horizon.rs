@@ -1,13 +1,24 @@
 //! The forgetting horizon: below which instances a peer holds nothing.
 //!
-//! SPEC §5.1's `min()` is one more than the lowest `done` argument of all peers: every peer's
-//! application is done with every instance below it, so the instances are deleted and nobody
-//! may decide them again. Every message carries the sender's `done` and its `min()`; a reported
-//! `min` is safe to adopt (every peer's `done` only grows), and needed: with one proposer the
-//! followers never talk to each other, so without it a follower never learns the other
-//! followers' `done`.
+//! Two facts put instances out of reach, and they are kept apart on purpose:
+//! - **`min()`, a cluster-wide fact** (SPEC §5.1): one more than the lowest `done` argument of
+//!   all peers. Every peer's application is done with every instance below it, so the
+//!   instances are deleted and nobody may decide them again. Every message carries the
+//!   sender's `done` and its `min()`; a reported `min` is safe to adopt (every peer's `done`
+//!   only grows), and needed: with one proposer the followers never talk to each other, so
+//!   without it a follower never learns the other followers' `done`.
+//! - **The compaction point, a local fact** ([`crate::Peer::compact`],
+//!   [`crate::Peer::install_snapshot`]): this peer's application holds a snapshot of every
+//!   instance below it, so they are decided and this peer dropped them, whatever the other
+//!   peers did. It is never carried in the envelope's `min` and never raises `min()`: another
+//!   peer may still need those instances from the log.
 //!
-//! Invariants: each peer's `done` as known here only grows, so `min()` only grows.
+//! A peer holds nothing below `first_held() = max(min(), compaction point)`. It also keeps the
+//! highest compaction point another peer reported: every instance below it is decided
+//! somewhere, so this peer proposes nothing there (see [`crate::compact`]).
+//!
+//! Invariants: each peer's `done` as known here only grows, so `min()` only grows; the
+//! compaction point and the highest one reported only grow.
 
 use crate::msg::Seq;
 use rpc::NodeId;
@@ -21,6 +32,12 @@ pub(crate) struct Horizon {
     done_by_peer: Vec<Option<Seq>>,
     /// A lower bound on `min()`: the highest `min` any peer reported in a message.
     min_reported: Seq,
+    /// This peer's compaction point: every instance below it is decided, applied by this
+    /// peer's application and dropped here.
+    compacted: Seq,
+    /// The highest compaction point another peer reported (`Compacted`, `PromiseAll`): every
+    /// instance below it is decided somewhere.
+    compacted_elsewhere: Seq,
 }
 
 impl Horizon {
@@ -31,6 +48,8 @@ impl Horizon {
             me,
             done_by_peer: vec![None; peer_count as usize],
             min_reported: Seq(0),
+            compacted: Seq(0),
+            compacted_elsewhere: Seq(0),
         }
     }
 
@@ -42,9 +61,37 @@ impl Horizon {
         computed.max(self.min_reported)
     }
 
-    /// The lowest instance this peer may still hold.
+    /// This peer's compaction point (0 until the first `compact` or `install_snapshot`).
+    pub(crate) fn compacted(&self) -> Seq {
+        self.compacted
+    }
+
+    /// The lowest instance this peer may still hold: `max(min(), compaction point)`.
     pub(crate) fn first_held(&self) -> Seq {
-        self.min()
+        self.min().max(self.compacted)
+    }
+
+    /// The lowest instance this peer may still propose in: below it, every instance is
+    /// forgotten, compacted here, or reported compacted (so decided) by another peer.
+    pub(crate) fn first_proposable(&self) -> Seq {
+        self.first_held().max(self.compacted_elsewhere)
+    }
+
+    /// Raises the compaction point to `upto`. Returns false (and changes nothing) if it is
+    /// already there: the compaction point never goes down.
+    pub(crate) fn compact(&mut self, upto: Seq) -> bool {
+        if upto <= self.compacted {
+            return false;
+        }
+        let first_held = self.first_held();
+        self.compacted = upto;
+        assert!(self.first_held() >= first_held, "first_held() went down");
+        true
+    }
+
+    /// Another peer reported that every instance below `below` is compacted there.
+    pub(crate) fn note_compacted_elsewhere(&mut self, below: Seq) {
+        self.compacted_elsewhere = self.compacted_elsewhere.max(below);
     }
 
     /// This peer's own highest `done` argument, for the envelope of its messages.
@@ -103,5 +150,27 @@ mod tests {
         assert!(h.on_report(NodeId(1), None, Seq(3)), "a reported min");
         assert_eq!(h.min(), Seq(3));
         assert_eq!(h.first_held(), Seq(3));
+    }
+
+    /// Compaction is local: it raises `first_held()` but never `min()`, and never goes down.
+    #[test]
+    fn compaction_raises_first_held_but_not_min() {
+        let mut h = Horizon::new(NodeId(0), 3);
+        assert!(h.compact(Seq(10)));
+        assert_eq!((h.min(), h.first_held()), (Seq(0), Seq(10)));
+        assert!(!h.compact(Seq(4)), "a lower compaction is ignored");
+        assert!(!h.compact(Seq(10)), "so is the same one");
+        assert_eq!(h.compacted(), Seq(10));
+        h.on_report(NodeId(1), None, Seq(12));
+        assert_eq!(h.first_held(), Seq(12), "min() above the compaction point");
+        assert_eq!(h.first_proposable(), Seq(12));
+        h.note_compacted_elsewhere(Seq(20));
+        h.note_compacted_elsewhere(Seq(15));
+        assert_eq!(h.first_proposable(), Seq(20), "the highest report is kept");
+        assert_eq!(
+            h.first_held(),
+            Seq(12),
+            "another peer's compaction frees nothing here"
+        );
     }
 }

@@ -150,6 +150,19 @@ impl Leadership {
     }
 }
 
+/// One acceptor's phase-1b report for every instance (the body of a `PromiseAll`).
+#[derive(Clone, Debug)]
+pub(crate) struct Report {
+    /// Instances accepted but not known decided: (instance, ballot, value).
+    pub(crate) accepted: Vec<(Seq, Ballot, Value)>,
+    /// Instances known decided: (instance, value).
+    pub(crate) decided: Vec<(Seq, Value)>,
+    /// Where the report stops, if it was cut.
+    pub(crate) upto: Option<Seq>,
+    /// The acceptor's compaction point: nothing below it is reported (see [`crate::compact`]).
+    pub(crate) compacted: Seq,
+}
+
 /// A peer's part in Multi-Paxos.
 #[derive(Clone, Debug)]
 pub enum Role {
@@ -212,9 +225,9 @@ impl Peer {
         }
     }
 
-    /// The lowest instance at or above `min()` not known decided here.
+    /// The lowest instance at or above `first_held()` not known decided here.
     fn lowest_undecided(&self) -> Seq {
-        let mut seq = self.min();
+        let mut seq = self.first_held();
         for (held, instance) in self.instances.range(seq..) {
             if *held != seq || instance.decided.is_none() {
                 break;
@@ -240,6 +253,7 @@ impl Peer {
             Body::Refused { promised, .. } => promised.map_or(0, |p| p.round),
             Body::Decided { .. }
             | Body::Forgotten { .. }
+            | Body::Compacted { .. }
             | Body::Learn { .. }
             | Body::Restarted { .. } => 0,
         };
@@ -254,7 +268,8 @@ impl Peer {
         ballot: Ballot,
         out: &mut PaxosOutbox,
     ) {
-        if seq < self.min() || self.status(seq).0 == Fate::Decided {
+        // Below first_held() the application has the value in its snapshot already.
+        if seq < self.first_held() || self.status(seq).0 == Fate::Decided {
             return;
         }
         let accepted = self
@@ -271,8 +286,8 @@ impl Peer {
 
     /// Answers a question about `seq` with its decision, if known.
     pub(crate) fn on_learn(&mut self, from: NodeId, seq: Seq, out: &mut PaxosOutbox) {
-        if seq < self.min() {
-            out.respond(from, self.envelope(Body::Forgotten { seq }));
+        if let Some(reply) = self.unheld_answer(seq) {
+            out.respond(from, self.envelope(reply));
             return;
         }
         if let (Fate::Decided, Some(value)) = self.status(seq) {
@@ -304,7 +319,7 @@ impl Peer {
             refuse(self, self.floor.max(own_campaign), out);
             return;
         }
-        let Some((accepted, decided, upto)) = self.promise_all(from, ballot) else {
+        let Some(report) = self.promise_all(from, ballot) else {
             refuse(self, self.floor, out);
             return;
         };
@@ -312,30 +327,33 @@ impl Peer {
             tracing::debug!(peer = %self.me, %ballot, "campaign abandoned for a higher one");
             self.leadership.role = Role::Follower;
         }
-        // Give the candidate time to win before campaigning against it.
-        self.leadership.campaign_allowed_at = Ticks(self.now.0 + LEADER_TIMEOUT_TICKS);
+        // Give the candidate time to win before campaigning against it, unless it cannot
+        // win: a candidate behind our compaction point gives up on this very answer
+        // (crate::compact, rule 3), and one that keeps trying until its application installs
+        // a snapshot must not keep an up-to-date peer from campaigning meanwhile.
+        if from >= report.compacted {
+            self.leadership.campaign_allowed_at = Ticks(self.now.0 + LEADER_TIMEOUT_TICKS);
+        }
         let reply = Body::PromiseAll {
             from,
+            compacted: report.compacted,
             ballot,
-            accepted,
-            decided,
-            upto,
+            accepted: report.accepted,
+            decided: report.decided,
+            upto: report.upto,
         };
         out.respond(candidate, self.envelope(reply));
     }
 
     /// Promises `ballot` for every instance and returns the report from `from` on, or `None`
     /// (promising nothing) if some instance from `from` on promised a higher ballot on its own.
-    #[allow(clippy::type_complexity)]
-    fn promise_all(
-        &mut self,
-        from: Seq,
-        ballot: Ballot,
-    ) -> Option<(Vec<(Seq, Ballot, Value)>, Vec<(Seq, Value)>, Option<Seq>)> {
+    /// Nothing below `first_held()` is reported; the compaction point goes with the report, so
+    /// that the candidate knows which instances it says nothing about.
+    fn promise_all(&mut self, from: Seq, ballot: Ballot) -> Option<Report> {
         if self.floor.is_some_and(|f| ballot < f) {
             return None;
         }
-        let first = from.max(self.min());
+        let first = from.max(self.first_held());
         let outbid = self
             .instances
             .range(first..)
@@ -344,6 +362,13 @@ impl Peer {
             return None;
         }
         self.raise_floor(ballot);
+        let compacted = self.horizon.compacted();
+        let report = |accepted, decided, upto| Report {
+            accepted,
+            decided,
+            upto,
+            compacted,
+        };
         let (mut accepted, mut decided, mut bytes) = (Vec::new(), Vec::new(), 0);
         for (seq, instance) in self.instances.range(first..) {
             let entry = match (&instance.decided, instance.acceptor.accepted()) {
@@ -357,7 +382,7 @@ impl Peer {
             let count = accepted.len() + decided.len();
             if count > 0 && (count >= REPORT_ENTRIES_MAX || bytes + value.len() > REPORT_BYTES_MAX)
             {
-                return Some((accepted, decided, Some(*seq)));
+                return Some(report(accepted, decided, Some(*seq)));
             }
             bytes += value.len();
             match accepted_at {
@@ -365,24 +390,23 @@ impl Peer {
                 None => decided.push((*seq, value.clone())),
             }
         }
-        Some((accepted, decided, None))
+        Some(report(accepted, decided, None))
     }
 
-    /// Candidate side: count a promise, learn the decisions it reports.
-    #[allow(clippy::too_many_arguments)]
+    /// Candidate side: count a promise, learn the decisions it reports, and give up if the
+    /// promiser compacted instances the round should cover.
     pub(crate) fn on_promise_all(
         &mut self,
         from: NodeId,
         round_from: Seq,
         ballot: Ballot,
-        accepted: Vec<(Seq, Ballot, Value)>,
-        decided: Vec<(Seq, Value)>,
-        upto: Option<Seq>,
+        report: Report,
         out: &mut PaxosOutbox,
     ) {
-        for (seq, value) in decided {
+        for (seq, value) in report.decided {
             self.learn(seq, value);
         }
+        self.on_compaction_report(from, report.compacted);
         let others_needed = self.majority() - 1;
         let Role::Candidate(campaign) = &mut self.leadership.role else {
             return;
@@ -390,8 +414,23 @@ impl Peer {
         if campaign.ballot != ballot {
             return;
         }
-        if campaign.on_promise(from, round_from, accepted, upto, others_needed)
-            == CampaignProgress::Quorum
+        if report.compacted > campaign.round_from {
+            // crate::compact, rule 3: this promise covers instances from the round's `from`
+            // on, but says nothing of those it compacted, and they are decided. Counting it
+            // could let this peer lead, and choose a second value, in an instance it cannot
+            // know. It is behind a snapshot: give up (on_compaction_report noted the need).
+            tracing::debug!(peer = %self.me, %from, compacted = %report.compacted,
+                round_from = %campaign.round_from, "campaign behind a compacted peer: give up");
+            self.give_up();
+            return;
+        }
+        if campaign.on_promise(
+            from,
+            round_from,
+            report.accepted,
+            report.upto,
+            others_needed,
+        ) == CampaignProgress::Quorum
         {
             self.try_win(out);
         }
@@ -407,7 +446,16 @@ impl Peer {
             return;
         }
         let (ballot, round_from) = (campaign.ballot, campaign.round_from);
-        let Some((accepted, decided, upto)) = self.promise_all(round_from, ballot) else {
+        // Our own compaction point may be above `round_from` (decisions learned during the
+        // campaign were applied and compacted); that hides nothing from us, and we never
+        // propose below first_held().
+        let Some(Report {
+            accepted,
+            decided,
+            upto,
+            ..
+        }) = self.promise_all(round_from, ballot)
+        else {
             tracing::debug!(peer = %self.me, %ballot, "own acceptor outbid: campaign lost");
             self.give_up();
             return;
@@ -452,9 +500,9 @@ impl Peer {
             },
             out,
         );
-        let min = self.min();
+        let first = self.horizon.first_proposable();
         for (seq, (_, value)) in reported {
-            if seq < min.max(from) || self.status(seq).0 == Fate::Decided {
+            if seq < first.max(from) || self.status(seq).0 == Fate::Decided {
                 continue;
             }
             self.note_seq(seq);

@@ -15,6 +15,8 @@
 //! - `max()` never goes down; `min()` never goes down; instances below `min()` are deleted and
 //!   acceptors answer messages about them with `Forgotten`, never with a fresh vote, so a
 //!   forgotten instance cannot be decided again.
+//! - `delivered()` and the compaction point only grow, and the compaction point is never above
+//!   `delivered()`; below it an acceptor answers `Compacted`, never with a vote.
 //! - A peer calls its own acceptor by function call, not by message (SPEC §5.2): a sequential
 //!   decision among 3 peers costs 6 messages received (2 prepares, 2 accepts, 2 decides).
 //!
@@ -23,15 +25,26 @@
 //! lost, duplicated, delayed or reordered; (2) call `on_tick` every tick (the simulator and the
 //! TCP runtime default to 10 ms): proposers retry on ticks; (3) call the API (`start`, `status`,
 //! `done`, `max`, `min`) between inputs, and carry out the effects `start` puts in the outbox.
+//! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
 //!
 //! # Applying the log
 //! An application that applies instances in order takes them with [`Peer::take_decided`] after
 //! each input (every decided instance from [`Peer::delivered`] on, contiguous, each once)
-//! instead of polling `status` slot by slot; see the `drain` module.
-//! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
+//! instead of polling `status` slot by slot; see [`drain`].
+//!
+//! # Compaction and snapshots
+//! `done`/`min()` free an instance only once every peer is done with it. An application that
+//! keeps a snapshot calls [`Peer::compact`] to drop the log below it here alone, even while a
+//! peer is down for good. A peer that falls behind a compaction is told so
+//! ([`Peer::snapshot_needed`]: an acceptor answers [`Body::Compacted`] instead of voting, and a
+//! campaign meeting a compacted quorum member gives up), and catches up by installing another
+//! peer's snapshot ([`Peer::install_snapshot`]). Compaction is a local fact, never part of
+//! `min()`. The safety rules that keep a compacted acceptor's missing votes from letting a
+//! second value be chosen are in [`compact`].
 
 mod acceptor;
-mod drain;
+pub mod compact;
+pub mod drain;
 mod horizon;
 mod incarnation;
 pub mod leader;
@@ -40,6 +53,7 @@ mod peer;
 mod proposer;
 pub mod server;
 
+pub use compact::SnapshotNeed;
 pub use msg::{Ballot, Body, Fate, Msg, Seq, Value};
 pub use peer::{PaxosOutbox, Peer};
 pub use server::PaxosServer;

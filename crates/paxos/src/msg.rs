@@ -51,6 +51,8 @@ pub enum Fate {
     /// No value known to be chosen yet (at this peer).
     Pending,
     /// The instance is below `min()`: every peer called `done` on it and its state is gone.
+    /// Also the fate of an instance below this peer's compaction point
+    /// ([`crate::Peer::first_held`]): decided, applied, and dropped here.
     Forgotten,
 }
 
@@ -136,6 +138,18 @@ pub enum Body {
         /// The instance asked about.
         seq: Seq,
     },
+    /// The acceptor compacted `seq` (it is below the acceptor's compaction point, see
+    /// [`crate::Peer::compact`]): every instance below `below` is decided and applied there,
+    /// and their state is gone. A local fact, unlike [`Body::Forgotten`]: other peers may still
+    /// hold them. The acceptor does not vote in such an instance; a proposer that hears this
+    /// stops proposing below `below`, and a peer whose `delivered()` is below it needs a
+    /// snapshot ([`crate::Peer::snapshot_needed`]).
+    Compacted {
+        /// The instance asked about.
+        seq: Seq,
+        /// The acceptor's compaction point (above `seq`).
+        below: Seq,
+    },
     /// The value of `seq` was chosen at `ballot` (Multi-Paxos): an acceptor that accepted at
     /// that ballot already holds the value, so the leader sends only this; one that did not
     /// answers with [`Body::Learn`].
@@ -159,11 +173,16 @@ pub enum Body {
         ballot: Ballot,
     },
     /// Multi-Paxos phase 1b: promised `ballot` for every instance. The report covers every
-    /// instance in `from..upto` (`upto` = `None`: every instance from `from` on); it is cut at
-    /// [`crate::leader::REPORT_ENTRIES_MAX`] entries so that it always fits a frame.
+    /// instance in `max(from, compacted)..upto` (`upto` = `None`: every instance from there
+    /// on); it is cut at [`crate::leader::REPORT_ENTRIES_MAX`] entries so that it always fits
+    /// a frame.
     PromiseAll {
         /// The `from` of the PrepareAll answered.
         from: Seq,
+        /// The acceptor's compaction point: every instance below it is decided, and not
+        /// reported. A candidate whose round starts below it gives up (it cannot know those
+        /// instances, and this promise says nothing about them).
+        compacted: Seq,
         /// The ballot promised.
         ballot: Ballot,
         /// Instances accepted but not known decided: (instance, ballot, value).
@@ -215,6 +234,7 @@ impl Body {
             | Body::Reject { seq, .. }
             | Body::Decided { seq, .. }
             | Body::Forgotten { seq, .. }
+            | Body::Compacted { seq, .. }
             | Body::Commit { seq, .. }
             | Body::Learn { seq } => Some(*seq),
             Body::Heartbeat { max, .. } => *max,

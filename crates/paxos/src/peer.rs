@@ -4,9 +4,10 @@
 //! [`crate::leader`]'s `Leadership`; the peer routes messages between them.
 
 use crate::acceptor::{Acceptor, Vote};
+use crate::compact::SnapshotNeed;
 use crate::horizon::Horizon;
 use crate::incarnation::{Admission, Incarnations};
-use crate::leader::{Leadership, Role};
+use crate::leader::{Leadership, Report, Role};
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
 use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
@@ -37,7 +38,8 @@ pub struct Peer {
     pub(crate) rng: Rng,
     pub(crate) now: Ticks,
     pub(crate) instances: BTreeMap<Seq, Instance>,
-    /// Every peer's `done` as known here, and so `min()`: nothing below it is held.
+    /// Every peer's `done` as known here, so `min()`, and the compaction points: nothing
+    /// below `first_held()` is held.
     pub(crate) horizon: Horizon,
     /// The instances with an active proposer, so that a tick costs O(proposers), not
     /// O(instances held).
@@ -47,8 +49,12 @@ pub struct Peer {
     /// How many decisions this peer has learned since it started; a driver compares it before
     /// and after an input to learn cheaply that something was decided.
     decisions_learned: u64,
-    /// The next instance `take_decided` hands out (see [`crate::drain`]). Only grows.
+    /// The next instance `take_decided` hands out (see [`crate::drain`]). Only grows, and is
+    /// never below the compaction point.
     pub(crate) delivered: Seq,
+    /// The snapshot a peer that compacted past `delivered` said this one needs (see
+    /// [`crate::compact`]); stale once `delivered` reaches its `upto`.
+    pub(crate) snapshot_need: Option<SnapshotNeed>,
     /// The acceptor's promise for every instance at once (Multi-Paxos `PrepareAll`): the floor
     /// under each instance's own promise. Never goes down.
     pub(crate) floor: Option<Ballot>,
@@ -81,6 +87,7 @@ impl Peer {
             max_seen: None,
             decisions_learned: 0,
             delivered: Seq(0),
+            snapshot_need: None,
             floor: None,
             leadership: Leadership::new(peer_count),
             incarnations: Incarnations::new(incarnation, peer_count),
@@ -101,9 +108,11 @@ impl Peer {
     }
 
     /// Begins agreement on instance `seq` with proposal `value` and returns at once. Ignored when
-    /// `seq < min()`, when this peer already knows the decision, or when it is already proposing.
+    /// `seq < min()`, when this peer already knows the decision, or when it is already proposing;
+    /// also below [`Peer::first_held`] and below any compaction point another peer reported
+    /// (those instances are decided: see [`crate::compact`]).
     pub fn start(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
-        if seq < self.first_held() {
+        if seq < self.horizon.first_proposable() {
             return;
         }
         self.note_seq(seq);
@@ -126,7 +135,8 @@ impl Peer {
         }
     }
 
-    /// What this peer knows of instance `seq`. Purely local: sends nothing.
+    /// What this peer knows of instance `seq`. Purely local: sends nothing. An instance below
+    /// [`Peer::first_held`] (compacted here) is `Forgotten` too: its state is gone.
     pub fn status(&self, seq: Seq) -> (Fate, Option<Value>) {
         if seq < self.first_held() {
             return (Fate::Forgotten, None);
@@ -208,13 +218,9 @@ impl Peer {
         }
     }
 
-    /// The lowest instance this peer may still hold (`min()`).
-    pub(crate) fn first_held(&self) -> Seq {
-        self.horizon.first_held()
-    }
-
     /// Drops every instance below [`Peer::first_held`] (SPEC §5.1: instances below `min()`
-    /// must be deleted from memory).
+    /// must be deleted from memory; below the compaction point the application has them in a
+    /// snapshot).
     pub(crate) fn drop_unheld(&mut self) {
         let first = self.first_held();
         if self
@@ -403,9 +409,9 @@ impl Peer {
         let seq = body
             .seq()
             .expect("prepares, accepts and votes name their instance");
-        let min = self.min();
-        if seq < min {
-            out.respond(from, self.envelope(Body::Forgotten { seq }));
+        // Never a vote below min() or the compaction point (crate::compact, rule 1).
+        if let Some(reply) = self.unheld_answer(seq) {
+            out.respond(from, self.envelope(reply));
             return;
         }
         let instance = self.instances.entry(seq).or_default();
@@ -512,6 +518,7 @@ impl Node for Peer {
             Body::Decided { seq, value } => self.on_decided(seq, value, out),
             // The envelope's `min` has already made this peer forget the instance.
             Body::Forgotten { .. } => {}
+            Body::Compacted { seq, below } => self.on_compacted(from, seq, below),
             Body::Commit { seq, ballot } => self.on_commit(from, seq, ballot, out),
             Body::Learn { seq } => self.on_learn(from, seq, out),
             Body::PrepareAll {
@@ -520,11 +527,20 @@ impl Node for Peer {
             } => self.on_prepare_all(from, first, ballot, out),
             Body::PromiseAll {
                 from: first,
+                compacted,
                 ballot,
                 accepted,
                 decided,
                 upto,
-            } => self.on_promise_all(from, first, ballot, accepted, decided, upto, out),
+            } => {
+                let report = Report {
+                    accepted,
+                    decided,
+                    upto,
+                    compacted,
+                };
+                self.on_promise_all(from, first, ballot, report, out)
+            }
             Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
             Body::Restarted { known } => {
                 if self.incarnations.on_restarted_notice(known) {
