@@ -1,15 +1,19 @@
 //! The key/value state machine that every KV service of dsys replicates (primary/backup,
-//! kvpaxos, and later shardkv and diskv): Get / Put / Append on string keys, applied at most
-//! once per clerk operation. Pure: every replica that applies the same operations in the same
-//! order reaches the same state, answers included.
+//! kvpaxos, and later shardkv and diskv): Get / Put / Append on string keys. Pure: every
+//! replica that applies the same operations in the same order reaches the same state, answers
+//! included.
+//!
+//! Two layers: [`KvData`] is the store alone (what kvpaxos plugs into `rsm`, whose sessions
+//! make operations at-most-once); [`KvState`] adds a per-clerk dedup table for primary/backup,
+//! which replicates without a log and so without `rsm`'s sessions.
 //!
 //! # Invariants
-//! - A clerk has at most one operation outstanding and numbers them from 1 upward, so one
-//!   dedup entry per clerk is enough: a higher `seq` tells the state that the clerk saw the
-//!   previous answer (SPEC §6.2: dedup memory must be freed quickly).
 //! - A missing key reads as "" (SPEC §4.1, §6.1); Append to a missing key creates it.
-//! - The dedup table holds at most [`CLIENTS_MAX`] clerks; past it the one idle longest is
-//!   forgotten, in an order derived from the applied operations alone.
+//! - [`KvState`]: a clerk has at most one operation outstanding and numbers them from 1
+//!   upward, so one dedup entry per clerk is enough: a higher `seq` tells the state that the
+//!   clerk saw the previous answer (SPEC §6.2: dedup memory must be freed quickly). The table
+//!   holds at most [`CLIENTS_MAX`] clerks; past it the one idle longest is forgotten, in an
+//!   order derived from the applied operations alone.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -75,13 +79,60 @@ pub enum Applied {
     Stale,
 }
 
+/// The store: keys and values, nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvData {
+    data: BTreeMap<String, String>,
+}
+
+impl KvData {
+    /// Runs `op` and returns its answer: the value for a Get ("" if missing), "" for a Put,
+    /// the value's new length in bytes (decimal) for an Append.
+    pub fn apply(&mut self, op: &Op) -> String {
+        match op {
+            Op::Get { key } => self.data.get(key).cloned().unwrap_or_default(),
+            Op::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                String::new()
+            }
+            Op::Append { key, value } => {
+                let stored = self.data.entry(key.clone()).or_default();
+                stored.push_str(value);
+                // The length after this append, in bytes (what Redis's APPEND answers): known
+                // only here, where appends are applied in log order.
+                stored.len().to_string()
+            }
+        }
+    }
+
+    /// The value of `key` ("" if missing).
+    pub fn get(&self, key: &str) -> &str {
+        self.data.get(key).map_or("", String::as_str)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True if no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The bytes of the keys and values.
+    pub fn retained_bytes(&self) -> usize {
+        self.data.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+}
+
 /// The database and, per clerk, its last operation and that operation's result. A clerk has at
 /// most one operation outstanding and numbers them in order, so one entry per clerk is enough:
 /// a higher `seq` tells every replica that the clerk saw the previous answer (SPEC §6.2, "dedup
 /// memory must be freed quickly"). The table is bounded by the number of clerks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
-    data: BTreeMap<String, String>,
+    data: KvData,
     /// clerk -> its last applied operation.
     last: BTreeMap<u64, LastOp>,
     /// When each clerk in `last` last ran an operation (a count of operations applied):
@@ -113,20 +164,7 @@ impl KvState {
                 return Applied::Stale;
             }
         }
-        let result = match &req.op {
-            Op::Get { key } => self.data.get(key).cloned().unwrap_or_default(),
-            Op::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
-                String::new()
-            }
-            Op::Append { key, value } => {
-                let stored = self.data.entry(key.clone()).or_default();
-                stored.push_str(value);
-                // The length after this append, in bytes (what Redis's APPEND answers): known
-                // only here, where appends are applied in log order.
-                stored.len().to_string()
-            }
-        };
+        let result = self.data.apply(&req.op);
         self.remember(req.client, req.seq, result.clone());
         Applied::Result(result)
     }
@@ -164,7 +202,7 @@ impl KvState {
 
     /// The value of `key` ("" if missing).
     pub fn get(&self, key: &str) -> &str {
-        self.data.get(key).map_or("", String::as_str)
+        self.data.get(key)
     }
 
     /// Number of keys.
@@ -184,7 +222,7 @@ impl KvState {
 
     /// The bytes this state holds: keys, values and the dedup table.
     pub fn retained_bytes(&self) -> usize {
-        let data: usize = self.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let data = self.data.retained_bytes();
         let dedup: usize = self
             .last
             .values()
