@@ -181,7 +181,7 @@ impl Target {
             Target::Kv(replicas) => {
                 let mut order = replicas.clone();
                 order.rotate_left(client as usize % replicas.len().max(1));
-                Conn::Kv(Box::new(KvClerk::new(clerk_id(), &order)))
+                Conn::Kv(Box::new(KvClerk::new(&order)))
             }
             Target::Redis(addr) => Conn::Redis(BufStream::new(
                 TcpStream::connect(*addr)
@@ -435,7 +435,7 @@ impl KvCluster {
             procs.push(spawn_dsys(&args)?.0);
         }
         // Ready once one operation goes through the log.
-        let mut clerk = KvClerk::new(clerk_id(), &addrs);
+        let mut clerk = KvClerk::new(&addrs);
         clerk
             .run(Op::Get { key: key(0) }, STARTUP_MAX)
             .await

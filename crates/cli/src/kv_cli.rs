@@ -105,7 +105,7 @@ pub fn run(command: KvCommand) -> anyhow::Result<()> {
     let is_get = matches!(op, Op::Get { .. });
     let timeout = Duration::from_secs(client.timeout);
     let value = runtime(cores())?.block_on(async {
-        let mut clerk = TcpClerk::new(clerk_id(), &client.servers);
+        let mut clerk = TcpClerk::new(&client.servers);
         clerk.run(op, timeout).await
     })?;
     if is_get {

@@ -10,66 +10,36 @@
 //! ```
 //!
 //! The runtime's listener takes both peer connections and clerk requests. A RESP connection
-//! is a client of the local core: each GET/SET/APPEND becomes a [`Request`] with a client id
-//! of its own, handed to the core with [`NodeHandle::request`], so it goes down the very path a
-//! clerk's request takes (the replica's log, its at-most-once table, its linearizability, the
+//! is a client of the local core: it opens sessions and runs each GET/SET/APPEND as a
+//! [`Request`], handed to the core with [`NodeHandle::request`], so it goes down the very path
+//! a clerk's request takes (the replica's log, its sessions, its linearizability, the
 //! runtime's bound on unanswered requests).
 //!
-//! Invariant: client ids of RESP connections are unique across replicas and process restarts:
-//! they carry the replica id, a random per-process nonce and a counter (see [`ClientIds`]).
+//! Invariant: sessions come from the log (`rsm` registers them), so two connections, on any
+//! replicas and across restarts, never share one.
 
 pub mod resp_front;
 pub mod tcp_clerk;
 
 pub use tcp_clerk::{ClerkError, TcpClerk};
 
-use crate::msg::{KvError, Request};
-use crate::replica::Replica;
+use crate::Replica;
+use crate::msg::{KvError, Op, Request, Response};
 use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
 use rpc::{NodeId, RpcError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The tick of a replica over TCP: the simulator's default, which the core's constants
+/// The tick of a replica over TCP: the simulator's default, which the core's settings
 /// (retries, hole filling) are tuned for.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// The most replicas a cluster may have: client ids keep 7 bits for the replica id.
+/// The most replicas a cluster may have. Paxos messages go to every peer, so a larger group
+/// would only be slower; 128 is far past any sensible cluster.
 pub const REPLICAS_MAX: usize = 128;
-
-/// Unique client identities for the RESP connections of one replica process.
-///
-/// Layout: bit 63 set (clerk ids are 62-bit, so the two never meet), then 7 bits of replica
-/// id, 24 bits of a random per-process nonce (a restarted replica starts a new range), and a
-/// 32-bit counter.
-#[derive(Debug)]
-pub struct ClientIds {
-    prefix: u64,
-    next: AtomicU64,
-}
-
-impl ClientIds {
-    /// The id source of replica `me`, with a fresh random nonce.
-    pub fn new(me: NodeId) -> Self {
-        use std::hash::{BuildHasher, RandomState};
-        let nonce = RandomState::new().hash_one(std::process::id()) & 0xFF_FFFF;
-        let replica = u64::from(me.0) & 0x7F;
-        ClientIds {
-            prefix: (1 << 63) | (replica << 56) | (nonce << 32),
-            next: AtomicU64::new(0),
-        }
-    }
-
-    /// A client id never handed out before by this process.
-    pub fn fresh(&self) -> u64 {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.prefix | (n & 0xFFFF_FFFF)
-    }
-}
 
 /// What a replica reports about itself (RESP `INFO`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,19 +92,50 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// Submits `req` to the local replica and waits at most `deadline` for its answer.
+    /// Sends `req` to the local replica and waits at most `deadline` for its answer.
+    async fn call(&self, req: Request, deadline: Duration) -> Result<Response, SubmitError> {
+        match tokio::time::timeout(deadline, self.node.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(SubmitError::Shutdown),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    /// Opens a session through the log.
+    ///
+    /// # Errors
+    /// [`SubmitError`] if no answer came; a session may still be opened (nobody uses it, and
+    /// it ages out).
+    pub async fn register(&self, deadline: Duration) -> Result<Result<u64, KvError>, SubmitError> {
+        match self.call(Request::Register, deadline).await? {
+            Response::Registered { session } => Ok(Ok(session)),
+            Response::Refused { error, .. } => Ok(Err(error)),
+            Response::Done { .. } => Ok(Err(KvError::Unavailable)),
+        }
+    }
+
+    /// Runs operation `seq` of `session` on the local replica and waits at most `deadline`
+    /// for its answer.
     ///
     /// # Errors
     /// [`SubmitError::Timeout`] or [`SubmitError::Shutdown`]; the operation may have run.
     pub async fn submit(
         &self,
-        req: Request,
+        session: u64,
+        seq: u64,
+        op: Op,
         deadline: Duration,
     ) -> Result<Result<String, KvError>, SubmitError> {
-        match tokio::time::timeout(deadline, self.node.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp.result),
-            Ok(Err(_)) => Err(SubmitError::Shutdown),
-            Err(_) => Err(SubmitError::Timeout),
+        let req = Request::Command {
+            session,
+            seq,
+            cmd: op,
+        };
+        match self.call(req, deadline).await? {
+            Response::Done { output, .. } => Ok(Ok(output)),
+            Response::Refused { error, .. } => Ok(Err(error)),
+            // Not an answer a command gets; treat it as a replica that cannot serve.
+            Response::Registered { .. } => Ok(Err(KvError::Unavailable)),
         }
     }
 
@@ -226,8 +227,7 @@ impl KvServer {
         let node = Arc::new(spawn_node(replica, node_config));
         let resp = config.resp.map(|listener| {
             let submitter = Submitter { node: node.clone() };
-            let ids = Arc::new(ClientIds::new(config.id));
-            tokio::spawn(resp_front::serve(listener, submitter, ids))
+            tokio::spawn(resp_front::serve(listener, submitter))
         });
         Ok(KvServer {
             node,

@@ -30,7 +30,7 @@ async fn client(
     start: Instant,
     stop: Instant,
 ) -> u64 {
-    let mut clerk = TcpClerk::new(1000 + id, &servers);
+    let mut clerk = TcpClerk::new(&servers);
     let mut rng = rpc::Rng::new(id + 1);
     let mut done = 0;
     let mut n = 0u64;

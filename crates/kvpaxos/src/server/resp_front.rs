@@ -11,8 +11,9 @@
 //! that connection only.
 //!
 //! Pipelining: replies go out in command order. Up to [`PIPELINE_DEPTH_MAX`] commands of one
-//! connection are in flight at once, each under a client id of its own (so each id has one
-//! operation at a time, as the at-most-once table requires). They were all sent before any
+//! connection are in flight at once, each in a session of its own (a session has one
+//! operation at a time, as `rsm`'s at-most-once table requires). Sessions are opened through
+//! the log when first needed and reused for the connection's life. They were all sent before any
 //! was answered, so any order among them is linearizable; to keep Redis's per-connection
 //! guarantee that a connection sees its own writes, a command on a key that an earlier
 //! command of the same connection still has in flight waits until everything before it is
@@ -23,8 +24,8 @@
 //! APPEND answers the value's length right after this append, as Redis does: the store
 //! computes it when it applies the append, in log order.
 
-use super::{ClientIds, SubmitError, Submitter};
-use crate::msg::{KvError, Op, Request};
+use super::{SubmitError, Submitter};
+use crate::msg::{KvError, Op};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
@@ -57,17 +58,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Accepts RESP connections on `listener` until the task is aborted; aborting it also ends
 /// every connection (they live in its `JoinSet`).
-pub async fn serve(listener: TcpListener, submitter: Submitter, ids: Arc<ClientIds>) {
-    serve_with_deadline(listener, submitter, ids, OP_DEADLINE).await;
+pub async fn serve(listener: TcpListener, submitter: Submitter) {
+    serve_with_deadline(listener, submitter, OP_DEADLINE).await;
 }
 
 /// [`serve`] with another per-operation deadline than [`OP_DEADLINE`] (tests).
-pub async fn serve_with_deadline(
-    listener: TcpListener,
-    submitter: Submitter,
-    ids: Arc<ClientIds>,
-    deadline: Duration,
-) {
+pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, deadline: Duration) {
     let slots = Arc::new(Semaphore::new(RESP_CONNECTIONS_MAX));
     let mut connections = JoinSet::new();
     loop {
@@ -93,37 +89,27 @@ pub async fn serve_with_deadline(
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let connection = Connection::new(submitter.clone(), ids.clone(), deadline);
+        let connection = Connection::new(submitter.clone(), deadline);
         connections.spawn(connection.run(socket, permit));
     }
 }
 
-/// A client id of the connection with its last sequence number: one operation at a time.
+/// A session of the connection (once opened) with its last operation number: one operation
+/// at a time.
+#[derive(Default)]
 struct SubClient {
-    id: u64,
+    session: Option<u64>,
     seq: u64,
 }
 
-impl SubClient {
-    fn request(&mut self, op: Op) -> Request {
-        self.seq += 1;
-        Request {
-            client: self.id,
-            seq: self.seq,
-            op,
-        }
-    }
-}
-
-/// What one command's future yields: its reply, the key it held and the client id to reuse.
+/// What one command's future yields: its reply, the key it held and the session to reuse.
 type Answered = (Reply, Option<Bytes>, Option<SubClient>);
 
 /// One RESP connection.
 struct Connection {
     submitter: Submitter,
-    ids: Arc<ClientIds>,
     deadline: Duration,
-    /// Client ids free for the next command.
+    /// Sessions free for the next command.
     free: Vec<SubClient>,
     /// Commands in flight, answered in order.
     in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
@@ -132,10 +118,9 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(submitter: Submitter, ids: Arc<ClientIds>, deadline: Duration) -> Self {
+    fn new(submitter: Submitter, deadline: Duration) -> Self {
         Connection {
             submitter,
-            ids,
             deadline,
             free: Vec::new(),
             in_flight: FuturesOrdered::new(),
@@ -252,18 +237,15 @@ impl Connection {
         if let Some(key) = &key {
             *self.keys.entry(key.clone()).or_insert(0) += 1;
         }
-        let sub = self.free.pop().unwrap_or_else(|| SubClient {
-            id: self.ids.fresh(),
-            seq: 0,
-        });
+        let sub = self.free.pop().unwrap_or_default();
         let submitter = self.submitter.clone();
         self.in_flight
             .push_back(execute(submitter, sub, op, key, self.deadline).boxed());
     }
 }
 
-/// Runs one store command and builds its reply. A client id whose operation timed out is
-/// retired (that operation may still run later, after a newer one under the same id).
+/// Runs one store command and builds its reply. A session whose operation timed out is
+/// retired (that operation may still run later, after a newer one in the same session).
 async fn execute(
     submitter: Submitter,
     mut sub: SubClient,
@@ -272,7 +254,8 @@ async fn execute(
     deadline: Duration,
 ) -> Answered {
     let kind = Kind::of(&op);
-    let result = submitter.submit(sub.request(op), deadline).await;
+    let until = tokio::time::Instant::now() + deadline;
+    let result = run(&submitter, &mut sub, op, until).await;
     let reply = match (kind, result) {
         (_, Err(err)) => return (error_reply(err), key, None),
         (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
@@ -285,6 +268,41 @@ async fn execute(
         },
     };
     (reply, key, Some(sub))
+}
+
+/// Runs `op` in `sub`'s session, opening one first if it has none. If the session expired
+/// (evicted after many others ran since), the operation did not run: it runs in a new one.
+async fn run(
+    submitter: &Submitter,
+    sub: &mut SubClient,
+    op: Op,
+    until: tokio::time::Instant,
+) -> Result<Result<String, KvError>, SubmitError> {
+    let left = || until.saturating_duration_since(tokio::time::Instant::now());
+    for _ in 0..2 {
+        let session = match sub.session {
+            Some(session) => session,
+            None => match submitter.register(left()).await? {
+                Ok(session) => {
+                    *sub = SubClient {
+                        session: Some(session),
+                        seq: 0,
+                    };
+                    session
+                }
+                Err(err) => return Ok(Err(err)),
+            },
+        };
+        sub.seq += 1;
+        match submitter
+            .submit(session, sub.seq, op.clone(), left())
+            .await?
+        {
+            Err(KvError::SessionExpired) => sub.session = None,
+            answered => return Ok(answered),
+        }
+    }
+    Ok(Err(KvError::SessionExpired))
 }
 
 #[derive(Clone, Copy)]
@@ -421,11 +439,9 @@ mod tests {
         servers[2].kill();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let ids = std::sync::Arc::new(super::ClientIds::new(rpc::NodeId(0)));
         let front = tokio::spawn(super::serve_with_deadline(
             listener,
             servers[0].submitter(),
-            ids,
             Duration::from_millis(300),
         ));
         let mut c = TcpStream::connect(addr).await.unwrap();
@@ -436,16 +452,5 @@ mod tests {
             String::from_utf8_lossy(want)
         );
         front.abort();
-    }
-
-    /// Client ids of one process are distinct, carry the replica id, and never look like a
-    /// clerk's 62-bit id.
-    #[test]
-    fn client_ids_are_distinct_and_tagged() {
-        let ids = super::ClientIds::new(rpc::NodeId(5));
-        let (x, y) = (ids.fresh(), ids.fresh());
-        assert_ne!(x, y);
-        assert_eq!(x >> 63, 1);
-        assert_eq!((x >> 56) & 0x7F, 5);
     }
 }

@@ -1,9 +1,9 @@
-//! The clerk over TCP: the same [`Clerk`] core, driven by [`ClientRunner`]. It sends each
-//! operation to one replica and, after [`crate::clerk::RETRY_TICKS`] ticks without an answer
-//! (or at once on `Busy`), to the next, always with the same `(client, seq)`, until one
-//! answers or the caller's deadline passes.
+//! The clerk over TCP: the same [`Clerk`] core, driven by [`ClientRunner`]. It opens a session,
+//! then sends each operation to one replica and, after [`rsm::clerk::RETRY_TICKS`] ticks
+//! without an answer (or at once on `Busy`), to the next, always with the same
+//! `(session, seq)`, until one answers or the caller's deadline passes.
 
-use crate::clerk::Clerk;
+use crate::Clerk;
 use crate::msg::Op;
 use rpc::{ClientRunner, NodeId};
 use std::net::SocketAddr;
@@ -31,51 +31,42 @@ pub enum ClerkError {
 /// A kvpaxos clerk over TCP.
 pub struct TcpClerk {
     servers: Vec<SocketAddr>,
-    id: u64,
     runner: Option<ClientRunner<Clerk>>,
 }
 
 impl TcpClerk {
-    /// A clerk with identity `id` (unique among clerks: a random 62-bit number) for the
-    /// replicas at `servers`, tried in this order.
+    /// A clerk for the replicas at `servers`, tried in this order. Its session is opened
+    /// through the log with its first operation.
     ///
     /// # Panics
     /// If `servers` is empty.
-    pub fn new(id: u64, servers: &[SocketAddr]) -> Self {
+    pub fn new(servers: &[SocketAddr]) -> Self {
         assert!(!servers.is_empty(), "a clerk needs at least one replica");
         TcpClerk {
             servers: servers.to_vec(),
-            id,
             runner: None,
         }
-    }
-
-    /// The clerk's current identity (it changes after an operation times out).
-    pub fn id(&self) -> u64 {
-        self.id
     }
 
     /// Runs `op` until a replica answers, or until `deadline` passes.
     ///
     /// # Errors
     /// [`ClerkError::Timeout`] if no replica answered in time. The operation may still take
-    /// effect; the clerk then continues under a new identity (the old one is still inside
-    /// the abandoned operation), so its next operations stay at most once.
+    /// effect; the clerk then continues in a new session (the old one is still inside the
+    /// abandoned operation), so its next operations stay at most once.
     pub async fn run(&mut self, op: Op, deadline: Duration) -> Result<String, ClerkError> {
         let servers = &self.servers;
-        let id = self.id;
         let runner = self.runner.get_or_insert_with(|| {
             let ids = (0..servers.len())
                 .map(|i| NodeId(u32::try_from(i).expect("few replicas")))
                 .collect();
-            ClientRunner::new(Clerk::new(id, ids), servers, super::TICK)
+            ClientRunner::new(Clerk::new(ids), servers, super::TICK)
                 .with_request_timeout(REQUEST_TIMEOUT)
         });
         match runner.run_with_deadline(op, deadline).await {
             Ok(value) => Ok(value),
             Err(_) => {
                 self.runner = None;
-                self.id = next_id(self.id);
                 let servers = self
                     .servers
                     .iter()
@@ -89,13 +80,4 @@ impl TcpClerk {
             }
         }
     }
-}
-
-/// The identity after `id`: a 62-bit mix of it (splitmix64), so successive identities of one
-/// clerk do not run into other clerks' random ones.
-fn next_id(id: u64) -> u64 {
-    let mut z = id.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) >> 2
 }

@@ -19,8 +19,7 @@ pub trait KvpaxosCluster {
     fn new(seed: u64, servers: u32) -> Self;
     /// The number of replicas.
     fn servers(&self) -> u32;
-    /// Adds a clerk that tries `servers` in this order, with an identity drawn from the run's
-    /// generator.
+    /// Adds a clerk that tries `servers` in this order (it opens its session through the log).
     fn clerk(&mut self, servers: &[u32]) -> ClientId;
     /// A clerk that knows every server, in an order shuffled by the run's generator.
     fn shuffled_clerk(&mut self) -> ClientId;
@@ -50,9 +49,8 @@ impl KvpaxosCluster for Kv {
     }
 
     fn clerk(&mut self, servers: &[u32]) -> ClientId {
-        let id = self.sim.rng().below(1 << 62);
         let servers = servers.iter().map(|&i| NodeId(i)).collect();
-        self.sim.add_client(Clerk::new(id, servers))
+        self.sim.add_client(Clerk::new(servers))
     }
 
     fn shuffled_clerk(&mut self) -> ClientId {
