@@ -11,4 +11,6 @@ mod sim_hole;
 mod sim_many_partition;
 mod sim_partition;
 mod sim_restart;
+mod sim_sessions;
+mod sim_snapshot;
 mod sim_unreliable;
