@@ -11,7 +11,16 @@ use rpc::{Client, ClientEffect, ClientOutbox, NodeId};
 /// answered by then is probably cut off from a majority or lost the request.
 pub const RETRY_TICKS: u64 = 10;
 
-/// A clerk of state machine `S`. Its `Output` is what `S` answers for the command.
+/// A command the clerk could not finish: its session expired (evicted after `sessions_max`
+/// other sessions ran since) before an answer reached the clerk. An earlier attempt may have
+/// run before the eviction with its answer lost, so the command may or may not have run; the
+/// clerk's next command opens a new session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("session expired before the command was answered: it may or may not have run")]
+pub struct SessionExpired;
+
+/// A clerk of state machine `S`. Its `Output` is what `S` answers for the command, or
+/// [`SessionExpired`].
 #[derive(Debug)]
 pub struct Clerk<S: StateMachine> {
     servers: Vec<NodeId>,
@@ -88,7 +97,7 @@ impl<S: StateMachine> Clerk<S> {
 
 impl<S: StateMachine> Client for Clerk<S> {
     type Op = S::Command;
-    type Output = S::Output;
+    type Output = Result<S::Output, SessionExpired>;
     type Req = Request<S::Command>;
     type Resp = Response<S::Output>;
 
@@ -126,7 +135,7 @@ impl<S: StateMachine> Client for Clerk<S> {
             } => {
                 if self.is_current(Some((session, seq))) {
                     self.op = None;
-                    out.push(ClientEffect::Complete(output));
+                    out.push(ClientEffect::Complete(Ok(output)));
                 }
             }
             Response::Refused { command, error } => {
@@ -139,12 +148,13 @@ impl<S: StateMachine> Client for Clerk<S> {
                     RsmError::Busy | RsmError::Unavailable => {
                         self.ticks_waiting = RETRY_TICKS - 1;
                     }
-                    // The session is gone (evicted after `sessions_max` others ran since), so
-                    // the command did not run: open a new session and run it there.
+                    // The session is gone. This attempt did not run, but an earlier one may
+                    // have, its answer lost: running the command again in a new session could
+                    // run it twice. Say so; the next command registers anew.
                     RsmError::SessionExpired => {
                         self.session = None;
-                        self.ticks_waiting = 0;
-                        self.send(out);
+                        self.op = None;
+                        out.push(ClientEffect::Complete(Err(SessionExpired)));
                     }
                 }
             }

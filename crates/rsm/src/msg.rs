@@ -60,8 +60,9 @@ pub enum RsmError {
     /// others ignore it. Try another.
     #[error("replica unavailable: it restarted without its state and cannot rejoin")]
     Unavailable,
-    /// The session is not open: it was evicted (too many sessions), or never existed. The
-    /// command did not run; register a new session.
+    /// The session is not open: it was evicted (too many sessions), or never existed. This
+    /// attempt did not run; an earlier attempt of the same command may have, before the
+    /// eviction. Register a new session.
     #[error("session expired: register again")]
     SessionExpired,
 }

@@ -272,6 +272,9 @@ async fn execute(
 
 /// Runs `op` in `sub`'s session, opening one first if it has none. If the session expired
 /// (evicted after many others ran since), the operation did not run: it runs in a new one.
+/// That is certain here, unlike for a clerk that retries: the front door sends each
+/// operation number once, to its own replica, over no network, and retires a session whose
+/// operation timed out, so a `SessionExpired` answers the only attempt there was.
 async fn run(
     submitter: &Submitter,
     sub: &mut SubClient,

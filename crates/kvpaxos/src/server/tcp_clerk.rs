@@ -26,6 +26,11 @@ pub enum ClerkError {
         /// The replicas tried, comma-separated.
         servers: String,
     },
+    /// The clerk's session expired (evicted after many other sessions ran since) before an
+    /// answer arrived. The operation may or may not have taken effect; the next one opens a
+    /// new session.
+    #[error(transparent)]
+    SessionExpired(#[from] rsm::clerk::SessionExpired),
 }
 
 /// A kvpaxos clerk over TCP.
@@ -51,6 +56,7 @@ impl TcpClerk {
     /// Runs `op` until a replica answers, or until `deadline` passes.
     ///
     /// # Errors
+    /// [`ClerkError::SessionExpired`] if its session expired first (it may have run), or
     /// [`ClerkError::Timeout`] if no replica answered in time. The operation may still take
     /// effect; the clerk then continues in a new session (the old one is still inside the
     /// abandoned operation), so its next operations stay at most once.
@@ -64,7 +70,7 @@ impl TcpClerk {
                 .with_request_timeout(REQUEST_TIMEOUT)
         });
         match runner.run_with_deadline(op, deadline).await {
-            Ok(value) => Ok(value),
+            Ok(answered) => Ok(answered?),
             Err(_) => {
                 self.runner = None;
                 let servers = self

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use check::{Budget, History, Model, OpId, Step};
 use paxos::{Seq, Value};
 use rpc::{ClientId, NodeId};
+use rsm::clerk::SessionExpired;
 use rsm::{Clerk, Config, Replica, RestoreError, StateMachine};
 use serde::{Deserialize, Serialize};
 use sim::{Sim, SimConfig};
@@ -205,13 +206,17 @@ impl Cluster {
     }
 
     /// Takes clerk `c`'s finished operation and records its answer; `None` if none finished.
-    pub fn take(&mut self, c: ClientId) -> Option<u64> {
+    /// An operation whose session expired may or may not have run: it stays pending in the
+    /// history (`Some(Err(..))` here).
+    pub fn take(&mut self, c: ClientId) -> Option<Result<u64, SessionExpired>> {
         let done = self.sim.take_completion(c)?;
         let id = self
             .in_flight
             .remove(&c)
             .expect("every operation is invoked here");
-        self.history.complete(id, done.output, done.completed_at_us);
+        if let Ok(output) = done.output {
+            self.history.complete(id, output, done.completed_at_us);
+        }
         Some(done.output)
     }
 
@@ -225,9 +230,9 @@ impl Cluster {
         self.sim
             .run_until(deadline, |s| s.is_idle(c))
             .map_err(|e| format!("{cmd:?} did not complete: {e}; {}", self.describe()))?;
-        Ok(self
-            .take(c)
-            .expect("an idle clerk after invoke has a completion"))
+        self.take(c)
+            .expect("an idle clerk after invoke has a completion")
+            .map_err(|e| format!("{cmd:?}: {e}"))
     }
 
     /// Runs `us` of virtual time.
