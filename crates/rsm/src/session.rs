@@ -155,6 +155,36 @@ impl<O: Clone> Sessions<O> {
             .sum()
     }
 
+    /// Checks the invariants of a table that came from outside (a peer's snapshot): a table
+    /// that breaks them would trip an assertion later, so it is refused at the door.
+    ///
+    /// # Errors
+    /// The first invariant broken.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max == 0 || self.open.len() > self.max {
+            return Err(format!(
+                "{} sessions for a bound of {}",
+                self.open.len(),
+                self.max
+            ));
+        }
+        if self.by_age.len() != self.open.len() {
+            return Err("the age index does not mirror the open sessions".into());
+        }
+        for (stamp, id) in &self.by_age {
+            let open = self.open.get(id).filter(|s| s.stamp == *stamp);
+            if open.is_none() || *stamp > self.clock {
+                return Err(format!("session {id}'s age entry {stamp} is inconsistent"));
+            }
+        }
+        if let Some((&last, _)) = self.open.last_key_value()
+            && (last >= self.next_id || self.open.contains_key(&0))
+        {
+            return Err(format!("session {last} was never issued"));
+        }
+        Ok(())
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock

@@ -83,7 +83,7 @@ pub fn encode<O: Serialize>(slot: Seq, sessions: &Sessions<O>, machine: &Bytes) 
     out.freeze()
 }
 
-impl<O: Serialize + DeserializeOwned> Image<O> {
+impl<O: Clone + Serialize + DeserializeOwned> Image<O> {
     /// The snapshot's bytes.
     pub fn encode(&self) -> Bytes {
         encode(self.slot, &self.sessions, &self.machine)
@@ -106,7 +106,10 @@ impl<O: Serialize + DeserializeOwned> Image<O> {
         if stored != computed {
             return Err(SnapshotError::Checksum { stored, computed });
         }
-        postcard::from_bytes(payload).map_err(|e| SnapshotError::Decode(e.to_string()))
+        let image: Self =
+            postcard::from_bytes(payload).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        image.sessions.validate().map_err(SnapshotError::Decode)?;
+        Ok(image)
     }
 }
 
