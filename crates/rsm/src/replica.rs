@@ -18,7 +18,7 @@ use crate::machine::StateMachine;
 use crate::msg::{Msg, Proposal, Request, Response, RsmError};
 use crate::session::{Lookup, Sessions};
 use crate::snapshot::{Held, Transfer};
-use crate::waiting::{Sent, WaitKey, Waiter, Waiting};
+use crate::waiting::{Attempts, Sent, WaitKey, Waiter, Waiting};
 use paxos::{PaxosOutbox, Peer, Seq};
 use rpc::{Node, NodeId, NodeOutbox, ReqId, Ticks};
 use std::collections::{BTreeMap, VecDeque};
@@ -344,9 +344,9 @@ impl<S: StateMachine> Replica<S> {
                     return;
                 }
                 // One command outstanding per session: a higher seq means the client gave up
-                // on the older ones.
+                // on the older ones. (Any still queued stay: applied, they are stale no-ops,
+                // and filtering the queue here cost a scan of it per request.)
                 self.waiting.drop_older(session, seq);
-                self.queue.retain(|p| !is_older(p, session, seq));
                 (key, Proposal::Command { session, seq, cmd })
             }
         };
@@ -361,7 +361,7 @@ impl<S: StateMachine> Replica<S> {
         };
         self.unrouted |= sent == Sent::Nowhere;
         let waiter = Waiter {
-            ids: vec![id],
+            ids: Attempts::new(id),
             proposal,
             sent,
         };
@@ -377,11 +377,6 @@ fn refusal<O>(key: WaitKey, error: RsmError) -> Response<O> {
         WaitKey::Command { session, seq } => Some((session, seq)),
     };
     Response::Refused { command, error }
-}
-
-/// True if `p` is a command of `session` numbered below `seq`.
-fn is_older<C>(p: &Proposal<C>, session: u64, seq: u64) -> bool {
-    matches!(p, Proposal::Command { session: s, seq: q, .. } if *s == session && *q < seq)
 }
 
 /// The bytes a proposal takes in an entry (and in memory while held).

@@ -35,11 +35,58 @@ pub enum Sent {
     Forwarded(Ticks),
 }
 
+/// The attempts of one request to answer (the driver's handles), oldest first: at least one,
+/// at most [`ATTEMPTS_MAX`]. The first is kept inline: nearly every request has only one, and
+/// a `Vec` per request was an allocation on the hot path.
+#[derive(Debug)]
+pub struct Attempts {
+    first: ReqId,
+    later: Vec<ReqId>,
+}
+
+impl Attempts {
+    /// One attempt.
+    pub fn new(id: ReqId) -> Self {
+        Attempts {
+            first: id,
+            later: Vec::new(),
+        }
+    }
+
+    /// Another attempt, dropping the oldest past [`ATTEMPTS_MAX`].
+    pub fn push(&mut self, id: ReqId) {
+        if self.later.len() + 1 >= ATTEMPTS_MAX {
+            self.first = self.later.remove(0);
+        }
+        self.later.push(id);
+        assert!(self.len() <= ATTEMPTS_MAX);
+    }
+
+    /// How many attempts.
+    pub fn len(&self) -> usize {
+        1 + self.later.len()
+    }
+
+    /// Never empty (there is always a first attempt).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl IntoIterator for Attempts {
+    type Item = ReqId;
+    type IntoIter = std::iter::Chain<std::iter::Once<ReqId>, std::vec::IntoIter<ReqId>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.first).chain(self.later)
+    }
+}
+
 /// One waiting request.
 #[derive(Debug)]
 pub struct Waiter<C> {
-    /// The attempts to answer (the driver's handles), oldest first.
-    pub ids: Vec<ReqId>,
+    /// The attempts to answer.
+    pub ids: Attempts,
     /// What goes in the log for it.
     pub proposal: Proposal<C>,
     /// Where the proposal went.
@@ -88,11 +135,7 @@ impl<C> Waiting<C> {
         let Some(waiter) = self.waiters.get_mut(&key) else {
             return false;
         };
-        if waiter.ids.len() >= ATTEMPTS_MAX {
-            waiter.ids.remove(0);
-        }
         waiter.ids.push(id);
-        assert!(waiter.ids.len() <= ATTEMPTS_MAX);
         true
     }
 
@@ -155,7 +198,7 @@ mod tests {
 
     fn waiter(id: u64) -> Waiter<()> {
         Waiter {
-            ids: vec![ReqId(id)],
+            ids: Attempts::new(ReqId(id)),
             proposal: Proposal::Register {
                 origin: rpc::NodeId(0),
                 waiter: id,
@@ -178,7 +221,7 @@ mod tests {
         assert_eq!(w.len(), 1);
         let held = w.take(&key).expect("held");
         assert_eq!(
-            held.ids,
+            held.ids.into_iter().collect::<Vec<_>>(),
             vec![ReqId(6), ReqId(7), ReqId(8), ReqId(9)],
             "the newest attempts"
         );

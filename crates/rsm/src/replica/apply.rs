@@ -6,9 +6,8 @@ use crate::machine::StateMachine;
 use crate::msg::{Entry, Proposal, Response, RsmError};
 use crate::session::Lookup;
 use crate::snapshot::{self, Held};
-use crate::waiting::WaitKey;
+use crate::waiting::{Attempts, WaitKey};
 use paxos::{Seq, Value};
-use rpc::ReqId;
 
 /// Decided slots taken from the peer at a time.
 const DRAIN_SLOTS: usize = 64;
@@ -155,7 +154,7 @@ impl<S: StateMachine> Replica<S> {
 fn answer<O: Clone>(
     out: &mut rpc::Outbox<impl Sized, Response<O>>,
     key: WaitKey,
-    ids: Vec<ReqId>,
+    ids: Attempts,
     result: &Result<Option<O>, RsmError>,
 ) {
     let WaitKey::Command { session, seq } = key else {
