@@ -254,8 +254,7 @@ async fn execute(
     deadline: Duration,
 ) -> Answered {
     let kind = Kind::of(&op);
-    let until = tokio::time::Instant::now() + deadline;
-    let result = run(&submitter, &mut sub, op, until).await;
+    let result = run(&submitter, &mut sub, op, deadline).await;
     let reply = match (kind, result) {
         (_, Err(err)) => return (error_reply(err), key, None),
         (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
@@ -271,41 +270,38 @@ async fn execute(
 }
 
 /// Runs `op` in `sub`'s session, opening one first if it has none. If the session expired
-/// (evicted after many others ran since), the operation did not run: it runs in a new one.
-/// That is certain here, unlike for a clerk that retries: the front door sends each
-/// operation number once, to its own replica, over no network, and retires a session whose
-/// operation timed out, so a `SessionExpired` answers the only attempt there was.
+/// (evicted after many others ran since), the operation did not run: that is certain here,
+/// unlike for a clerk that retries, because the front door sends each operation number once,
+/// to its own replica, over no network, and retires a session whose operation timed out. The
+/// client is told so, and the connection's next command opens a new session.
 async fn run(
     submitter: &Submitter,
     sub: &mut SubClient,
     op: Op,
-    until: tokio::time::Instant,
+    mut deadline: Duration,
 ) -> Result<Result<String, KvError>, SubmitError> {
-    let left = || until.saturating_duration_since(tokio::time::Instant::now());
-    for _ in 0..2 {
-        let session = match sub.session {
-            Some(session) => session,
-            None => match submitter.register(left()).await? {
-                Ok(session) => {
-                    *sub = SubClient {
-                        session: Some(session),
-                        seq: 0,
-                    };
-                    session
-                }
+    let session = match sub.session {
+        Some(session) => session,
+        None => {
+            let started = tokio::time::Instant::now();
+            let session = match submitter.register(deadline).await? {
+                Ok(session) => session,
                 Err(err) => return Ok(Err(err)),
-            },
-        };
-        sub.seq += 1;
-        match submitter
-            .submit(session, sub.seq, op.clone(), left())
-            .await?
-        {
-            Err(KvError::SessionExpired) => sub.session = None,
-            answered => return Ok(answered),
+            };
+            *sub = SubClient {
+                session: Some(session),
+                seq: 0,
+            };
+            deadline = deadline.saturating_sub(started.elapsed());
+            session
         }
+    };
+    sub.seq += 1;
+    let answered = submitter.submit(session, sub.seq, op, deadline).await?;
+    if answered == Err(KvError::SessionExpired) {
+        sub.session = None;
     }
-    Ok(Err(KvError::SessionExpired))
+    Ok(answered)
 }
 
 #[derive(Clone, Copy)]
@@ -330,10 +326,12 @@ fn error_reply(err: SubmitError) -> Reply {
 }
 
 fn kv_error_reply(err: KvError) -> Reply {
-    if err == KvError::Busy {
-        Reply::error("ERR busy")
-    } else {
-        Reply::error(format!("ERR {err}"))
+    match err {
+        KvError::Busy => Reply::error("ERR busy"),
+        KvError::SessionExpired => Reply::error(
+            "ERR session expired (many clients came since): the command did not run; retry it",
+        ),
+        KvError::Unavailable => Reply::error(format!("ERR {err}")),
     }
 }
 
