@@ -52,6 +52,7 @@
 
 pub mod clerk;
 pub mod config;
+pub mod invariant;
 pub mod machine;
 pub mod msg;
 pub mod replica;

@@ -181,6 +181,24 @@ impl<S: StateMachine> Replica<S> {
         &self.stats
     }
 
+    /// This replica's progress in one line, for logs and failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "applied to {}, max {:?}, leader {:?}, waiting {}, snapshot {:?}, {:?}{}",
+            self.next_apply,
+            self.peer.max(),
+            self.peer.leader(),
+            self.waiting.len(),
+            self.snapshot_slot(),
+            self.stats,
+            if self.unavailable {
+                ", unavailable"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// The bytes this replica retains: the Paxos instances it holds, the state machine, the
     /// sessions, the requests it holds, its snapshot and any snapshot being received
     /// (SPEC §12: measured by the node itself).

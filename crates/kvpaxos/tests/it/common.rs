@@ -5,10 +5,9 @@
 pub use kvstore::testing::*;
 
 use kvpaxos::{Clerk, Replica};
-use paxos::{Seq, Value};
 use rpc::{ClientId, NodeId};
+use rsm::Config;
 use sim::{Sim, SimConfig};
-use std::collections::BTreeMap;
 
 /// A simulated kvpaxos cluster with its recorded history.
 pub type Kv = KvHarness<Replica, Clerk>;
@@ -17,6 +16,8 @@ pub type Kv = KvHarness<Replica, Clerk>;
 pub trait KvpaxosCluster {
     /// A cluster of `servers` replicas, all up, with 10 ms ticks.
     fn new(seed: u64, servers: u32) -> Self;
+    /// The same with every replica on `config`.
+    fn with_config(seed: u64, servers: u32, config: &Config) -> Self;
     /// The number of replicas.
     fn servers(&self) -> u32;
     /// Adds a clerk that tries `servers` in this order (it opens its session through the log).
@@ -36,11 +37,16 @@ pub trait KvpaxosCluster {
 
 impl KvpaxosCluster for Kv {
     fn new(seed: u64, servers: u32) -> Self {
+        Kv::with_config(seed, servers, &Config::default())
+    }
+
+    fn with_config(seed: u64, servers: u32, config: &Config) -> Self {
         let replicas = (0..servers)
-            .map(|i| Replica::new(NodeId(i), servers, seed))
-            .collect();
+            .map(|i| Replica::with_config(NodeId(i), servers, seed, config.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("a valid config");
         let mut sim = Sim::new(SimConfig::new(seed), replicas);
-        sim.set_invariant(agreement_invariant());
+        sim.set_invariant(rsm::invariant::agreement());
         Kv::from_sim(sim, describe)
     }
 
@@ -84,41 +90,15 @@ impl KvpaxosCluster for Kv {
 }
 
 /// Each replica's progress, for failure messages.
-fn describe(sim: &Sim<Replica, Clerk>) -> String {
+pub fn describe(sim: &Sim<Replica, Clerk>) -> String {
     let parts: Vec<String> = sim
         .node_ids()
         .map(|id| match sim.node(id) {
-            Some(r) => format!(
-                "{}: applied to {}, max {:?}, waiting {}",
-                id.0,
-                r.next_apply(),
-                r.peer().max(),
-                r.waiting_len()
-            ),
+            Some(r) => format!("{}: {}", id.0, r.describe()),
             None => format!("{}: down", id.0),
         })
         .collect();
     parts.join("; ")
-}
-
-/// Checked after every step: no two replicas ever learn different entries for one slot.
-/// Replicas apply slots in order, so with this they apply the same log. Every decision a
-/// replica's peer holds is compared with the first one seen for its slot; the map keeps only
-/// a digest-sized copy (the values share their buffers).
-fn agreement_invariant() -> impl FnMut(NodeId, &Replica) -> Result<(), String> {
-    let mut first_seen: BTreeMap<Seq, Value> = BTreeMap::new();
-    move |id, replica| {
-        for (seq, value) in replica.peer().decided() {
-            match first_seen.get(&seq) {
-                None => {
-                    first_seen.insert(seq, value.clone());
-                }
-                Some(known) if known == value => {}
-                Some(_) => return Err(format!("replica {id} learned a different entry at {seq}")),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The handout's "concurrent clerks on one key" part (TestBasic, TestUnreliable): 20 rounds

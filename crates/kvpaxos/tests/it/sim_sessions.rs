@@ -2,76 +2,12 @@
 //! get the same one, however many register at once through however many replicas; and a
 //! clerk whose session was evicted (the table is bounded) registers again and goes on, without
 //! any of its operations running twice.
-//!
-//! Also the builder of a cluster with a chosen `rsm::Config` ([`kv_with_config`]), which
-//! `Kv::new` (default config) cannot give.
 
 use crate::common::*;
-use kvpaxos::{Clerk, Replica};
-use paxos::{Seq, Value};
 use rpc::{ClientId, NodeId};
 use rsm::Config;
-use sim::{FaultConfig, Sim, SimConfig};
-use std::collections::{BTreeMap, BTreeSet};
-
-/// A simulated kvpaxos cluster of `servers` replicas, every one with `config`, 10 ms ticks,
-/// the agreement invariant checked after every step (as `Kv::new`'s).
-pub fn kv_with_config(seed: u64, servers: u32, config: &Config) -> Kv {
-    let replicas = (0..servers)
-        .map(|i| {
-            Replica::with_config(NodeId(i), servers, seed, config.clone())
-                .expect("the test's config is valid")
-        })
-        .collect();
-    let mut sim = Sim::new(SimConfig::new(seed), replicas);
-    sim.set_invariant(agreement_invariant());
-    Kv::from_sim(sim, describe)
-}
-
-/// Each replica's progress, for failure messages.
-pub fn describe(sim: &Sim<Replica, Clerk>) -> String {
-    let parts: Vec<String> = sim
-        .node_ids()
-        .map(|id| match sim.node(id) {
-            Some(r) => format!(
-                "{}: applied to {}, max {:?}, waiting {}, snapshot {:?}, {:?}",
-                id.0,
-                r.next_apply(),
-                r.peer().max(),
-                r.waiting_len(),
-                r.snapshot_slot(),
-                r.stats()
-            ),
-            None => format!("{}: down", id.0),
-        })
-        .collect();
-    parts.join("; ")
-}
-
-/// Checked after every step: no two replicas ever learn different values for one slot (as in
-/// `common.rs`). A peer's decisions never change once learned, so a replica is looked at again
-/// only when its count of decisions learned moved: with snapshots the log held is a few
-/// intervals long, and megabyte values are compared once per decision, not once per event.
-pub fn agreement_invariant() -> impl FnMut(NodeId, &Replica) -> Result<(), String> {
-    let mut first_seen: BTreeMap<Seq, Value> = BTreeMap::new();
-    let mut learned: BTreeMap<NodeId, u64> = BTreeMap::new();
-    move |id, replica| {
-        let count = replica.peer().decisions_learned();
-        if learned.insert(id, count) == Some(count) {
-            return Ok(());
-        }
-        for (seq, value) in replica.peer().decided() {
-            match first_seen.get(&seq) {
-                None => {
-                    first_seen.insert(seq, value.clone());
-                }
-                Some(known) if known == value => {}
-                Some(_) => return Err(format!("replica {id} learned a different entry at {seq}")),
-            }
-        }
-        Ok(())
-    }
-}
+use sim::FaultConfig;
+use std::collections::BTreeSet;
 
 /// Replicas in the cluster.
 const SERVERS: u32 = 5;
@@ -160,7 +96,7 @@ fn evicted_clerks_register_again_and_stay_linearizable() {
             sessions_max: SESSIONS_MAX,
             ..Config::default()
         };
-        let mut kv = kv_with_config(seed, 3, &config);
+        let mut kv = Kv::with_config(seed, 3, &config);
         kv.sim.set_faults(FaultConfig::unreliable());
         let clerks: Vec<ClientId> = (0..EVICTING_CLERKS).map(|_| kv.shuffled_clerk()).collect();
         let key_of = |i: usize| (i % 4).to_string();

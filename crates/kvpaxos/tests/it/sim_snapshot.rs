@@ -2,7 +2,6 @@
 //! by pulling a snapshot of a store larger than one 16 MiB frame, in many chunks.
 
 use crate::common::*;
-use crate::sim_sessions::kv_with_config;
 use kvpaxos::KvMachine;
 use rpc::NodeId;
 use rsm::{Config, StateMachine};
@@ -35,7 +34,7 @@ fn cut_off_replica_catches_up_through_a_large_snapshot() {
             snapshot_every_slots: SNAPSHOT_EVERY_SLOTS,
             ..Config::default()
         };
-        let mut kv = kv_with_config(seed, 3, &config);
+        let mut kv = Kv::with_config(seed, 3, &config);
         let ck = kv.clerk(&[0, 1]);
         for i in 0..3 {
             kv.op(ck, put("small", &i.to_string()))?;

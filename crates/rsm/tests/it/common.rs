@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use check::{Budget, History, Model, OpId, Step};
-use paxos::{Seq, Value};
+use paxos::Seq;
 use rpc::{ClientId, NodeId};
 use rsm::clerk::SessionExpired;
 use rsm::{Clerk, Config, Replica, RestoreError, StateMachine};
@@ -157,7 +157,7 @@ impl Cluster {
             })
             .collect();
         let mut sim = Sim::new(SimConfig::new(seed), replicas);
-        sim.set_invariant(agreement_invariant());
+        sim.set_invariant(rsm::invariant::agreement());
         Cluster {
             sim,
             history: History::default(),
@@ -349,45 +349,11 @@ impl Cluster {
             .sim
             .node_ids()
             .map(|id| match self.sim.node(id) {
-                Some(r) => format!(
-                    "{}: applied to {}, max {:?}, leader {:?}, waiting {}, snapshot {:?}, {:?}",
-                    id.0,
-                    r.next_apply(),
-                    r.peer().max(),
-                    r.peer().leader(),
-                    r.waiting_len(),
-                    r.snapshot_slot(),
-                    r.stats()
-                ),
+                Some(r) => format!("{}: {}", id.0, r.describe()),
                 None => format!("{}: down", id.0),
             })
             .collect();
         parts.join("; ")
-    }
-}
-
-/// Checked after every step: no two replicas ever learn different values for one slot. Every
-/// decision a replica's Paxos peer holds is compared with the first one seen for its slot.
-/// A peer's decisions never change once learned, so a replica is looked at again only when its
-/// count of decisions learned moved: that keeps a run of tens of thousands of slots cheap.
-pub fn agreement_invariant() -> impl FnMut(NodeId, &CounterReplica) -> Result<(), String> {
-    let mut first_seen: BTreeMap<Seq, Value> = BTreeMap::new();
-    let mut learned: BTreeMap<NodeId, u64> = BTreeMap::new();
-    move |id, replica| {
-        let count = replica.peer().decisions_learned();
-        if learned.insert(id, count) == Some(count) {
-            return Ok(());
-        }
-        for (seq, value) in replica.peer().decided() {
-            match first_seen.get(&seq) {
-                None => {
-                    first_seen.insert(seq, value.clone());
-                }
-                Some(known) if known == value => {}
-                Some(_) => return Err(format!("replica {id} learned a different value at {seq}")),
-            }
-        }
-        Ok(())
     }
 }
 
