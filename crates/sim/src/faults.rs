@@ -137,11 +137,12 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
     }
 
     /// Crashes node `id` (power loss, SPEC §12): its core is dropped, writes not yet synced are
-    /// lost, and messages in flight to it are dropped when they arrive, even after a restart.
+    /// lost (of unsynced appends a seeded-random prefix survives, possibly with a torn last
+    /// record: see [`SimDisk`](crate::SimDisk)), and messages in flight to it are dropped when they arrive, even after a restart.
     /// Crashing a node that is already down changes nothing but its status.
     pub fn crash(&mut self, id: NodeId) {
         self.assert_known(id);
-        self.nodes[id.index()].disk.crash();
+        self.nodes[id.index()].disk.crash(&mut self.rng);
         self.take_down(id, NodeStatus::Crashed);
         self.record_fault(Some(id), &"crash");
     }
