@@ -68,7 +68,11 @@ impl Shell {
                 }
                 Effect::Respond { to, msg } | Effect::Send { to, msg } => self.send(to, msg),
                 Effect::Reply { req, resp } => out.reply(req, resp),
-                Effect::Write { .. } | Effect::Remove { .. } | Effect::Sync => {}
+                Effect::Write { .. }
+                | Effect::Remove { .. }
+                | Effect::Append { .. }
+                | Effect::Truncate { .. }
+                | Effect::Sync => {}
             }
         }
     }

@@ -10,13 +10,22 @@
 //! 1. Feed inputs one at a time (`on_message`, `on_request`, `on_tick`, or a call into the
 //!    core's own API) and collect the effects each one produced.
 //! 2. Carry out a node's effects in the order they were emitted. A [`Effect::Sync`] must be
-//!    complete (every earlier `Write`/`Remove` durable) before any later `Send`, `Respond` or
-//!    `Reply` leaves the node: that is what lets a core promise something only once it is on disk.
+//!    complete (every earlier `Write`/`Remove`/`Append`/`Truncate` durable) before any later
+//!    `Send`, `Respond` or `Reply` leaves the node: that is what lets a core promise something
+//!    only once it is on disk. One `Sync` covers every change before it, so a core that appends
+//!    many records and then syncs once pays for one flush (group commit).
 //! 3. Expect nothing of the network: messages may be lost, duplicated, reordered or delayed, and
 //!    a core must stay safe under all of that even though TCP itself is reliable.
 //! 4. Call `on_tick` at the cluster's fixed tick interval. Cores measure time only in ticks.
-//! 5. After a crash, rebuild the node from the files that were synced (a [`DiskImage`]), never
-//!    from memory.
+//! 5. After a crash, rebuild the node from what the disk kept (a [`DiskImage`]), never from
+//!    memory. What a crash keeps of changes not yet synced:
+//!    * a `Write` either happened whole or not at all; a `Remove` may or may not have happened;
+//!    * of the unsynced `Append`s to one file, any prefix of their bytes, in order: the last
+//!      record may be torn at any byte (frame records with [`crate::record`] and cut the tail);
+//!    * an unsynced `Truncate` may or may not have happened, and an `Append` after it survives
+//!      only if it did.
+//!
+//!    A clean stop (not a crash) keeps everything. Synced changes are always kept.
 
 use crate::ids::{NodeId, ReqId};
 use bytes::Bytes;
@@ -65,7 +74,26 @@ pub enum Effect<M, R> {
         /// The file's name, relative to the node's own directory.
         file: String,
     },
-    /// Make every earlier `Write` and `Remove` durable before any later effect leaves the node.
+    /// Append to a file, creating it if missing. Not durable until a later `Sync`; a crash before
+    /// it keeps any byte prefix of the unsynced appends to the file (driver contract, step 5).
+    Append {
+        /// The file's name, relative to the node's own directory.
+        file: String,
+        /// The bytes to add at the end.
+        bytes: Bytes,
+    },
+    /// Cut a file to its first `len` bytes (a torn log tail, found at recovery). The file must
+    /// exist and be at least `len` long: the simulator panics and the runtime stops the node
+    /// otherwise. Not durable until a later `Sync`; a crash before it may or may not undo it.
+    /// (A log drops its prefix by writing a new file and removing the old one, not by this.)
+    Truncate {
+        /// The file's name, relative to the node's own directory.
+        file: String,
+        /// The length to keep, in bytes.
+        len: u64,
+    },
+    /// Make every earlier `Write`, `Remove`, `Append` and `Truncate` durable before any later
+    /// effect leaves the node.
     Sync,
 }
 
@@ -117,6 +145,23 @@ impl<M, R> Outbox<M, R> {
         self.effects.push(Effect::Remove { file: file.into() });
     }
 
+    /// Queues an append to `file`, created if missing (durable only after a later
+    /// [`Outbox::sync`]; a crash may keep any byte prefix of it).
+    pub fn append(&mut self, file: impl Into<String>, bytes: Bytes) {
+        self.effects.push(Effect::Append {
+            file: file.into(),
+            bytes,
+        });
+    }
+
+    /// Queues cutting `file` to `len` bytes (durable only after a later [`Outbox::sync`]).
+    pub fn truncate(&mut self, file: impl Into<String>, len: u64) {
+        self.effects.push(Effect::Truncate {
+            file: file.into(),
+            len,
+        });
+    }
+
     /// Queues a barrier: earlier writes become durable before later effects leave.
     pub fn sync(&mut self) {
         self.effects.push(Effect::Sync);
@@ -153,6 +198,8 @@ impl<M, R> Outbox<M, R> {
                 },
                 Effect::Write { file, bytes } => Effect::Write { file, bytes },
                 Effect::Remove { file } => Effect::Remove { file },
+                Effect::Append { file, bytes } => Effect::Append { file, bytes },
+                Effect::Truncate { file, len } => Effect::Truncate { file, len },
                 Effect::Sync => Effect::Sync,
             });
         }

@@ -39,6 +39,12 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 // handler, so Sync trivially precedes every later effect (driver contract 2).
                 Effect::Write { file, bytes } => self.nodes[id.index()].disk.write(file, bytes),
                 Effect::Remove { file } => self.nodes[id.index()].disk.remove(file),
+                Effect::Append { file, bytes } => self.nodes[id.index()].disk.append(file, bytes),
+                Effect::Truncate { file, len } => {
+                    if let Err(err) = self.nodes[id.index()].disk.truncate(file, len) {
+                        panic!("node {id} broke the disk contract: {err}");
+                    }
+                }
                 Effect::Sync => self.nodes[id.index()].disk.sync(),
             }
         }

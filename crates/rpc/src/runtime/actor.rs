@@ -215,7 +215,8 @@ impl<N: WireNode> Actor<N> {
     }
 
     /// Carries out the queued effects in order. Disk operations are batched up to each `Sync`
-    /// (and the end), and the batch is awaited before the effects after it.
+    /// (and the end), and the batch is awaited before the effects after it. The batch goes to
+    /// one blocking call, so every `Append` before a `Sync` shares that `Sync`'s one fsync.
     async fn execute(&mut self) -> io::Result<()> {
         let effects: Vec<_> = self.outbox.drain().collect();
         let mut batch = Vec::new();
@@ -225,6 +226,8 @@ impl<N: WireNode> Actor<N> {
                 Effect::Reply { req, resp } => self.reply(req, resp),
                 Effect::Write { file, bytes } => batch.push(DiskOp::Write { file, bytes }),
                 Effect::Remove { file } => batch.push(DiskOp::Remove { file }),
+                Effect::Append { file, bytes } => batch.push(DiskOp::Append { file, bytes }),
+                Effect::Truncate { file, len } => batch.push(DiskOp::Truncate { file, len }),
                 Effect::Sync => {
                     batch.push(DiskOp::Sync);
                     self.flush_disk(&mut batch).await?;
@@ -291,6 +294,7 @@ impl<N: WireNode> Actor<N> {
             return Ok(());
         };
         let syncs = ops.iter().filter(|op| matches!(op, DiskOp::Sync)).count() as u64;
+        let fsyncs_before = disk.fsyncs();
         // The actor waits here: nothing after a Sync may leave before the disk says it is done.
         let (disk, result) = tokio::task::spawn_blocking(move || {
             let result = disk.apply(&ops);
@@ -298,6 +302,7 @@ impl<N: WireNode> Actor<N> {
         })
         .await
         .map_err(io::Error::other)?;
+        bump(&self.counters.disk_fsyncs, disk.fsyncs() - fsyncs_before);
         self.disk = Some(disk);
         result?;
         bump(&self.counters.disk_syncs, syncs);

@@ -21,8 +21,11 @@ pub struct Stats {
     pub connections_refused: u64,
     /// Outbound peer connections established (the first one and every reconnect).
     pub peer_connects: u64,
-    /// Directory syncs completed (`Sync` effects).
+    /// `Sync` effects completed.
     pub disk_syncs: u64,
+    /// fsync calls made (files and the directory). With group commit, one `Sync` after many
+    /// appends to one log costs one fsync, not one per append.
+    pub disk_fsyncs: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -35,6 +38,7 @@ pub(crate) struct Counters {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) peer_connects: AtomicU64,
     pub(crate) disk_syncs: AtomicU64,
+    pub(crate) disk_fsyncs: AtomicU64,
 }
 
 /// Adds `n` to one counter.
@@ -53,6 +57,7 @@ impl Counters {
             connections_refused: get(&self.connections_refused),
             peer_connects: get(&self.peer_connects),
             disk_syncs: get(&self.disk_syncs),
+            disk_fsyncs: get(&self.disk_fsyncs),
         }
     }
 }

@@ -45,6 +45,10 @@ pub enum Req {
     Ignore,
     /// Written to a file and synced, then answered.
     Store { file: String, bytes: Vec<u8> },
+    /// Each record framed and appended to a file (one `Append` per record), one sync, answered.
+    Log { file: String, records: Vec<Vec<u8>> },
+    /// The file truncated to `len` bytes and synced, then answered.
+    Cut { file: String, len: u64 },
 }
 
 /// Answers of the toy protocol.
@@ -179,6 +183,18 @@ impl Node for Toy {
             Req::Ignore => self.ignored += 1,
             Req::Store { file, bytes } => {
                 out.write(file, Bytes::from(bytes));
+                out.sync();
+                out.reply(req, Resp::Stored);
+            }
+            Req::Log { file, records } => {
+                for record in records {
+                    out.append(file.clone(), rpc::record::encode_record(&record));
+                }
+                out.sync();
+                out.reply(req, Resp::Stored);
+            }
+            Req::Cut { file, len } => {
+                out.truncate(file, len);
                 out.sync();
                 out.reply(req, Resp::Stored);
             }

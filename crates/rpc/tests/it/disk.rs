@@ -4,6 +4,7 @@ use crate::common::{
     CALL_TIMEOUT, REPLY_TIMEOUT, Req, Resp, Toy, bounded, config, init_tracing, scratch_dir,
 };
 use bytes::Bytes;
+use rpc::record::{RECORD_HEADER_BYTES, Tail, decode_records, encode_record};
 use rpc::{NodeId, RpcClient, RpcError, load_disk, spawn_node};
 
 /// Goal: `Write` + `Sync` complete before the `Reply` after them leaves, and `load_disk` rebuilds
@@ -93,4 +94,130 @@ async fn disk_failure_stops_the_node() {
     );
     bounded(node.join()).await;
     std::fs::remove_file(&blocker).expect("cleanup");
+}
+
+/// Goal: appended records are durable when the reply after their `Sync` arrives, one fsync
+/// covers every append of one input (group commit), and a torn tail left by a crash is found by
+/// `decode_records` and cut with `Truncate`, after which the log takes appends again.
+/// Method: three requests of four records each; the log is read back after each reply and the
+/// fsync count checked. Half a record is then appended behind the node's back (a crash in
+/// mid-append), the node is killed and restarted on the directory, and it is asked to cut the
+/// log at the torn offset and to append one more record.
+#[tokio::test]
+async fn appends_group_commit_and_a_torn_tail_is_cut() {
+    init_tracing();
+    let dir = scratch_dir("append");
+    let (mut listeners, addrs) = crate::common::bind(1).await;
+    let node = spawn_node(
+        Toy::new(NodeId(0), 1),
+        config(0, listeners.remove(0), &addrs, Some(dir.clone())),
+    );
+    let client = RpcClient::<Req, Resp>::new(addrs[0]);
+    let mut expected: Vec<Vec<u8>> = Vec::new();
+    for batch in 0..3u8 {
+        let records: Vec<Vec<u8>> = (0..4u8).map(|i| vec![batch, i, 0xAB]).collect();
+        expected.extend(records.iter().cloned());
+        let log = Req::Log {
+            file: "wal".into(),
+            records,
+        };
+        let resp = bounded(client.call(log, REPLY_TIMEOUT))
+            .await
+            .expect("logged");
+        assert_eq!(resp, Resp::Stored);
+        let on_disk = load_disk(&dir).expect("readable")["wal"].clone();
+        let (records, tail) = decode_records(&on_disk);
+        assert_eq!(tail, Tail::Clean);
+        assert_eq!(
+            records,
+            expected.iter().map(Vec::as_slice).collect::<Vec<_>>()
+        );
+    }
+    let stats = node.stats();
+    assert_eq!(stats.disk_syncs, 3);
+    assert_eq!(
+        stats.disk_fsyncs, 4,
+        "12 appends in 3 inputs: one fsync per input, plus the directory once for the new file"
+    );
+
+    let good_len = std::fs::metadata(dir.join("wal")).expect("exists").len();
+    let torn = encode_record(b"never acknowledged");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("wal"))
+            .expect("open");
+        file.write_all(&torn[..RECORD_HEADER_BYTES + 3])
+            .expect("plant a torn record");
+    }
+    node.kill();
+    bounded(node.join()).await;
+    let image = load_disk(&dir).expect("readable");
+    let (records, tail) = decode_records(&image["wal"]);
+    assert_eq!(records.len(), 12);
+    assert_eq!(tail, Tail::Torn { offset: good_len });
+
+    let listener = tokio::net::TcpListener::bind(addrs[0])
+        .await
+        .expect("port free after join");
+    let restarted = spawn_node(
+        Toy::from_image(NodeId(0), 1, image),
+        config(0, listener, &addrs, Some(dir.clone())),
+    );
+    let client = RpcClient::<Req, Resp>::new(addrs[0]);
+    let cut = Req::Cut {
+        file: "wal".into(),
+        len: good_len,
+    };
+    assert_eq!(
+        bounded(client.call(cut, REPLY_TIMEOUT)).await.expect("cut"),
+        Resp::Stored
+    );
+    let log = Req::Log {
+        file: "wal".into(),
+        records: vec![b"after recovery".to_vec()],
+    };
+    assert_eq!(
+        bounded(client.call(log, REPLY_TIMEOUT))
+            .await
+            .expect("logged"),
+        Resp::Stored
+    );
+    let image = load_disk(&dir).expect("readable");
+    let (records, tail) = decode_records(&image["wal"]);
+    assert_eq!(tail, Tail::Clean);
+    assert_eq!(records.len(), 13);
+    assert_eq!(records[12], b"after recovery");
+    restarted.kill();
+    bounded(restarted.join()).await;
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Goal: a truncate the disk cannot honour (the file is missing) stops the node rather than
+/// answering as if it had happened.
+/// Method: `Cut` of a file that was never written; no `Stored` may come back and the node stops.
+#[tokio::test]
+async fn truncating_a_missing_file_stops_the_node() {
+    init_tracing();
+    let dir = scratch_dir("trunc-missing");
+    let (mut listeners, addrs) = crate::common::bind(1).await;
+    let node = spawn_node(
+        Toy::new(NodeId(0), 1),
+        config(0, listeners.remove(0), &addrs, Some(dir.clone())),
+    );
+    let client = RpcClient::<Req, Resp>::new(addrs[0]);
+    let cut = Req::Cut {
+        file: "absent".into(),
+        len: 0,
+    };
+    let err = bounded(client.call(cut, CALL_TIMEOUT))
+        .await
+        .expect_err("no reply without the truncate");
+    assert!(
+        matches!(err, RpcError::ConnectionClosed | RpcError::Timeout),
+        "{err:?}"
+    );
+    bounded(node.join()).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
