@@ -32,7 +32,7 @@
 //! | §1.4 deaf server (socket removed: can send, cannot be reached) | [`Sim::deafen`], [`Sim::undeafen`]: `Send`s and client requests to it are dropped; `Respond`s to its own requests and everything it sends still go through |
 //! | §1.5 slow proxy | [`FaultConfig::delay`] / [`FaultConfig::delay_us_max`] |
 //! | §1.6 `kill()` | [`Sim::kill`]: the core is dropped, messages to it are lost (unsynced writes are flushed: a clean stop) |
-//! | §1.6/§12 crash, disk kept; unsynced writes lost | [`Sim::crash`] then [`Sim::restart`] from the synced [`rpc::DiskImage`] |
+//! | §1.6/§12 crash, disk kept; unsynced writes lost | [`Sim::crash`] then [`Sim::restart`] from the surviving [`rpc::DiskImage`]: what was synced, plus a seeded-random prefix of each file's unsynced appends (a torn last record) |
 //! | §1.6 crash with disk lost (`rm -rf` the directory) | [`Sim::crash_and_lose_disk`] then [`Sim::restart`] from an empty image |
 //! | §1.6 pbservice restart with fresh state | [`Sim::kill`] then [`Sim::restart`] ignoring the image |
 //! | (TCP gives none; cores must survive them, driver contract 3) | [`FaultConfig::loss`], [`FaultConfig::duplicate`], latency `latency_us_min..=latency_us_max` per message (reordering) |
@@ -53,7 +53,9 @@
 //!   ignored and counted in [`NetStats::replies_unroutable`].
 //! * Each node ticks every [`SimConfig::tick_us`] from a random phase, and so does each client.
 //!   A crashed node's ticks stop; a restarted one ticks from a fresh random phase.
-//! * The disk: `Write`/`Remove` are pending until `Sync`; a crash keeps only what was synced.
+//! * The disk: every change is pending until `Sync`. A crash keeps what was synced and, per
+//!   file, a seeded-random prefix of its unsynced `Append`s and `Truncate`s (the last append cut
+//!   at any byte), never an unsynced `Write`/`Remove` ([`SimDisk`] has the exact rule).
 //!
 //! # Seeds and replay
 //! [`for_each_seed!`] runs a test for seeds `0..N`: `N` is the test's default (at least 20 in CI)
