@@ -13,20 +13,12 @@ pub struct KvMachine {
     data: KvData,
 }
 
-impl KvMachine {
-    /// The value of `key` ("" if missing).
-    pub fn get(&self, key: &str) -> &str {
-        self.data.get(key)
-    }
+/// The store's reads (`get`, `len`, `is_empty`, `retained_bytes`) are `KvData`'s.
+impl std::ops::Deref for KvMachine {
+    type Target = KvData;
 
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// True if no key is stored.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+    fn deref(&self) -> &KvData {
+        &self.data
     }
 }
 

@@ -337,15 +337,8 @@ impl<S: StateMachine> Replica<S> {
                 }
                 match self.sessions.lookup(session, seq) {
                     Lookup::Repeat(output) => {
-                        let output = output.clone();
-                        out.reply(
-                            id,
-                            Response::Done {
-                                session,
-                                seq,
-                                output,
-                            },
-                        );
+                        let repeat = Ok(Some(output.clone()));
+                        apply::answer(out, key, Attempts::new(id), &repeat);
                         return;
                     }
                     // The client has moved on; this is a late copy of an old attempt.

@@ -25,14 +25,7 @@ fn replica_restarted_without_state_stays_out() {
         for i in 0..20 {
             kv.op(everywhere, append("k", &format!("c{i} ")))?;
         }
-        kv.sim
-            .restart(NodeId(2), |_disk| Replica::new(NodeId(2), 3, seed ^ 0x5eed));
-        let deadline = kv.sim.now_us() + SECOND_US;
-        kv.sim
-            .run_until(deadline, |s| {
-                s.node(NodeId(2)).is_some_and(Replica::is_unavailable)
-            })
-            .map_err(|e| format!("the restarted replica still serves: {e}"))?;
+        restart_2_empty(&mut kv, seed)?;
         for i in 0..10 {
             kv.op(prefers_2, append("k", &format!("d{i} ")))?;
             kv.op(everywhere, get("k"))?;
@@ -75,14 +68,7 @@ fn restarted_replica_still_learns_the_log() {
         }
         kv.sim.crash(NodeId(2));
         kv.op(clerks[0], append("k1", "while down "))?;
-        kv.sim
-            .restart(NodeId(2), |_disk| Replica::new(NodeId(2), 3, seed ^ 0x5eed));
-        let deadline = kv.sim.now_us() + SECOND_US;
-        kv.sim
-            .run_until(deadline, |s| {
-                s.node(NodeId(2)).is_some_and(Replica::is_unavailable)
-            })
-            .map_err(|e| format!("the restarted replica still serves: {e}"))?;
+        restart_2_empty(&mut kv, seed)?;
         let until = kv.sim.now_us() + LEARNER_LOAD_US;
         kv.drive(&clerks, until, MS_US, |kv, i, n| {
             let key = format!("k{}", i % 2);
@@ -157,4 +143,17 @@ fn restarted_replica_still_learns_the_log() {
         }
         kv.check_linearizable()
     });
+}
+
+/// Restarts the crashed replica 2 without its state (a new incarnation) and waits, at most a
+/// second, until it has found out and refuses to serve.
+fn restart_2_empty(kv: &mut Kv, seed: u64) -> Result<(), String> {
+    kv.sim
+        .restart(NodeId(2), |_disk| Replica::new(NodeId(2), 3, seed ^ 0x5eed));
+    let deadline = kv.sim.now_us() + SECOND_US;
+    kv.sim
+        .run_until(deadline, |s| {
+            s.node(NodeId(2)).is_some_and(Replica::is_unavailable)
+        })
+        .map_err(|e| format!("the restarted replica still serves: {e}"))
 }

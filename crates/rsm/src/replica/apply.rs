@@ -151,7 +151,7 @@ impl<S: StateMachine> Replica<S> {
 
 /// Answers every attempt (`ids`) of command `key` with what the log made of it: its output,
 /// nothing (`None`: the client moved past it, nobody waits), or a refusal.
-fn answer<O: Clone>(
+pub(super) fn answer<O: Clone>(
     out: &mut rpc::Outbox<impl Sized, Response<O>>,
     key: WaitKey,
     ids: Attempts,
