@@ -182,6 +182,23 @@ impl<M, R> Outbox<M, R> {
         self.effects.is_empty()
     }
 
+    /// How many effects are queued: a mark for [`Outbox::insert_at`].
+    pub fn len(&self) -> usize {
+        self.effects.len()
+    }
+
+    /// Inserts `effects` at position `mark` (a [`Outbox::len`] taken earlier), so that they
+    /// are carried out before everything queued since the mark. This is how a core makes its
+    /// log records durable (an append and a `Sync`) before the messages that depend on them,
+    /// without deciding at every send whether a record is pending.
+    ///
+    /// # Panics
+    /// If `mark` is beyond the queued effects.
+    pub fn insert_at(&mut self, mark: usize, effects: impl IntoIterator<Item = Effect<M, R>>) {
+        assert!(mark <= self.effects.len(), "mark {mark} beyond the outbox");
+        self.effects.splice(mark..mark, effects);
+    }
+
     /// Moves every effect of `inner` into this outbox, converting messages with `wrap`. This is how
     /// a core that embeds another (kvpaxos embeds a Paxos peer) forwards its inner core's effects.
     pub fn absorb<M2, R2>(&mut self, inner: &mut Outbox<M2, R2>, wrap: impl Fn(M2) -> M)
