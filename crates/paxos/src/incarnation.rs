@@ -52,6 +52,27 @@ impl Incarnations {
         }
     }
 
+    /// A peer of incarnation `mine` that had heard `known` before it restarted (read back from
+    /// its disk by [`crate::Peer::open`]).
+    pub(crate) fn restore(mine: u64, known: &[Option<u64>]) -> Self {
+        Incarnations {
+            mine,
+            of_peer: known.to_vec(),
+            restart_noticed_at: vec![None; known.len()],
+            amnesiac: false,
+        }
+    }
+
+    /// The incarnation first heard from each peer, indexed by node id.
+    pub(crate) fn known(&self) -> &[Option<u64>] {
+        &self.of_peer
+    }
+
+    /// The incarnation first heard from `peer`, if any.
+    pub(crate) fn known_of(&self, peer: NodeId) -> Option<u64> {
+        self.of_peer[peer.index()]
+    }
+
     /// This peer's incarnation, for the envelope of every message it sends.
     pub(crate) fn mine(&self) -> u64 {
         self.mine

@@ -82,8 +82,17 @@ impl Peer {
     /// [`Peer::is_leading`] tells when it has won. Needed only for speed: without a leader every
     /// `start` runs both phases, as in single-decree Paxos.
     pub fn lead(&mut self, out: &mut PaxosOutbox) {
+        let mark = out.len();
+        self.campaign(out);
+        self.flush_journal(mark, out);
+    }
+
+    fn campaign(&mut self, out: &mut PaxosOutbox) {
         let lead = &mut self.leadership;
-        if !matches!(lead.role, Role::Follower) || self.now < lead.campaign_allowed_at {
+        if !matches!(lead.role, Role::Follower)
+            || self.now < lead.campaign_allowed_at
+            || self.joining.is_some()
+        {
             return;
         }
         let ballot = lead.next_ballot(self.me);
@@ -152,7 +161,9 @@ impl Peer {
             | Body::Forgotten { .. }
             | Body::Compacted { .. }
             | Body::Learn { .. }
-            | Body::Restarted { .. } => 0,
+            | Body::Restarted { .. }
+            | Body::Hello
+            | Body::Welcome => 0,
         };
         self.leadership.note_round(round);
     }

@@ -47,6 +47,8 @@ pub mod compact;
 pub mod drain;
 mod horizon;
 mod incarnation;
+pub mod join;
+pub mod journal;
 pub mod leader;
 mod msg;
 mod peer;
@@ -54,6 +56,7 @@ mod proposer;
 pub mod server;
 
 pub use compact::SnapshotNeed;
+pub use journal::{OpenError, Opened};
 pub use msg::{Ballot, Body, Fate, Msg, Seq, Value};
 pub use peer::{PaxosOutbox, Peer};
 pub use server::PaxosServer;

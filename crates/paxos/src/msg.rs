@@ -214,6 +214,13 @@ pub enum Body {
         /// The incarnation the sender knows for the receiver.
         known: u64,
     },
+    /// A peer that started on an empty directory asks each other peer whether it knew an
+    /// earlier incarnation of it (see [`crate::join`]). It votes only once all have answered
+    /// `Welcome`.
+    Hello,
+    /// The answer to `Hello`: the sender knew no other incarnation of the asker, and from now
+    /// on keeps (on disk) the asker's current one.
+    Welcome,
     /// The answer to a Heartbeat: this peer follows `ballot`. A leader that stops hearing from
     /// a majority steps down (it may be deaf or cut off, while its heartbeats still arrive).
     Follow {
@@ -242,6 +249,8 @@ impl Body {
             | Body::PromiseAll { .. }
             | Body::Refused { .. }
             | Body::Restarted { .. }
+            | Body::Hello
+            | Body::Welcome
             | Body::Follow { .. } => None,
         }
     }

@@ -7,6 +7,8 @@ use crate::acceptor::{Acceptor, Vote};
 use crate::compact::SnapshotNeed;
 use crate::horizon::Horizon;
 use crate::incarnation::{Admission, Incarnations};
+use crate::join::Joining;
+use crate::journal::{self, Journal, Record};
 use crate::leader::{Leadership, Report, Role};
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
@@ -61,7 +63,13 @@ pub struct Peer {
     /// Follower, candidate or leader, and what paces campaigns (see [`crate::leader`]).
     pub(crate) leadership: Leadership,
     /// This peer's incarnation and the one known for each other peer.
-    incarnations: Incarnations,
+    pub(crate) incarnations: Incarnations,
+    /// The write-ahead log of a durable peer ([`Peer::open`]); `None` keeps everything in
+    /// memory (a restart then makes the peer amnesiac).
+    pub(crate) journal: Option<Journal>,
+    /// Set while a peer that started on an empty directory waits to be welcomed by every
+    /// other peer; it does not vote meanwhile (see [`crate::join`]).
+    pub(crate) joining: Option<Joining>,
 }
 
 impl Peer {
@@ -91,7 +99,15 @@ impl Peer {
             floor: None,
             leadership: Leadership::new(peer_count),
             incarnations: Incarnations::new(incarnation, peer_count),
+            journal: None,
+            joining: None,
         }
+    }
+
+    /// Replaces the incarnations with those read back from disk.
+    pub(crate) fn restore_incarnations(&mut self, mine: u64, known: &[Option<u64>]) {
+        assert_eq!(known.len(), self.peer_count as usize, "one entry per peer");
+        self.incarnations = Incarnations::restore(mine, known);
     }
 
     /// True once another peer has told this one that it knew an earlier incarnation of it: this
@@ -112,7 +128,13 @@ impl Peer {
     /// also below [`Peer::first_held`] and below any compaction point another peer reported
     /// (those instances are decided: see [`crate::compact`]).
     pub fn start(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
-        if seq < self.horizon.first_proposable() {
+        let mark = out.len();
+        self.begin(seq, value, out);
+        self.flush_journal(mark, out);
+    }
+
+    fn begin(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
+        if seq < self.horizon.first_proposable() || self.is_joining() {
             return;
         }
         self.note_seq(seq);
@@ -209,6 +231,9 @@ impl Peer {
             "the floor {:?} never goes down (to {ballot})",
             self.floor
         );
+        if self.floor != Some(ballot) {
+            journal::note(&mut self.journal, Record::Floor(ballot));
+        }
         self.floor = Some(ballot);
     }
 
@@ -272,7 +297,9 @@ impl Peer {
         let promised = instance.acceptor.promised().max(floor);
         let ballot = proposer.begin_round(now, promised);
         self.leadership.note_round(ballot.round);
-        let Vote::Promise(accepted) = instance.acceptor.on_prepare(ballot, floor) else {
+        let vote = instance.acceptor.on_prepare(ballot, floor);
+        journal::note_vote(&mut self.journal, seq, ballot, None, &vote);
+        let Vote::Promise(accepted) = vote else {
             unreachable!("our acceptor refused ballot {ballot} chosen above its own promise");
         };
         let progress = proposer.on_promise(me, ballot, accepted, majority);
@@ -319,7 +346,9 @@ impl Peer {
         if proposer.accepting().is_none_or(|(b, _)| b != ballot) {
             proposer.begin_accepting(now, ballot, value.clone());
         }
-        let local = match instance.acceptor.on_accept(ballot, &value, floor) {
+        let vote = instance.acceptor.on_accept(ballot, &value, floor);
+        journal::note_vote(&mut self.journal, seq, ballot, Some(&value), &vote);
+        let local = match vote {
             Vote::Accepted => proposer.on_accepted(me, ballot, majority),
             Vote::Reject(promised) => {
                 proposer.on_reject(ballot, promised, now, &mut self.rng);
@@ -349,6 +378,19 @@ impl Peer {
             );
             return;
         }
+        let own_vote = instance
+            .acceptor
+            .accepted()
+            .is_some_and(|(_, accepted)| *accepted == value);
+        let record = if own_vote {
+            Record::Committed { seq }
+        } else {
+            Record::Decided {
+                seq,
+                value: value.clone(),
+            }
+        };
+        journal::note(&mut self.journal, record);
         instance.decided = Some(value);
         instance.proposer = None;
         instance.acceptor = Acceptor::default();
@@ -382,6 +424,11 @@ impl Peer {
         out: &mut PaxosOutbox,
     ) -> bool {
         let is_notice = matches!(body, Body::Restarted { .. });
+        if self.incarnations.known_of(from).is_none() {
+            // Kept from now on, on disk too: after a restart this peer must still tell the
+            // incarnation it heard from one that restarted without its disk.
+            self.identity_changed();
+        }
         let Admission::Ignore {
             known,
             first,
@@ -425,7 +472,9 @@ impl Peer {
         }
         let reply = match body {
             Body::Prepare { ballot, .. } => {
-                match instance.acceptor.on_prepare(ballot, self.floor) {
+                let vote = instance.acceptor.on_prepare(ballot, self.floor);
+                journal::note_vote(&mut self.journal, seq, ballot, None, &vote);
+                match vote {
                     Vote::Promise(accepted) => Body::Promise {
                         seq,
                         ballot,
@@ -440,7 +489,9 @@ impl Peer {
                 }
             }
             Body::Accept { ballot, value, .. } => {
-                match instance.acceptor.on_accept(ballot, &value, self.floor) {
+                let vote = instance.acceptor.on_accept(ballot, &value, self.floor);
+                journal::note_vote(&mut self.journal, seq, ballot, Some(&value), &vote);
+                match vote {
                     Vote::Accepted => Body::Accepted { seq, ballot },
                     Vote::Reject(promised) => Body::Reject {
                         seq,
@@ -496,6 +547,24 @@ impl Node for Peer {
     type Resp = NoRequest;
 
     fn on_message(&mut self, from: NodeId, msg: Msg, out: &mut PaxosOutbox) {
+        let mark = out.len();
+        self.handle_message(from, msg, out);
+        self.flush_journal(mark, out);
+    }
+
+    fn on_request(&mut self, _req: ReqId, body: NoRequest, _out: &mut PaxosOutbox) {
+        match body {}
+    }
+
+    fn on_tick(&mut self, out: &mut PaxosOutbox) {
+        let mark = out.len();
+        self.tick(out);
+        self.flush_journal(mark, out);
+    }
+}
+
+impl Peer {
+    fn handle_message(&mut self, from: NodeId, msg: Msg, out: &mut PaxosOutbox) {
         if from.0 >= self.peer_count || from == self.me {
             tracing::warn!(%from, "message from outside the cluster ignored");
             return;
@@ -511,6 +580,9 @@ impl Node for Peer {
         }
         self.note_ballots(&msg.body);
         match msg.body {
+            // A joining peer never votes (crate::join): no answer, as if the message was lost.
+            Body::Prepare { .. } | Body::Accept { .. } | Body::PrepareAll { .. }
+                if self.is_joining() => {}
             body @ (Body::Prepare { .. } | Body::Accept { .. }) => self.on_ballot(from, body, out),
             body @ (Body::Promise { .. } | Body::Accepted { .. } | Body::Reject { .. }) => {
                 self.on_vote(from, body, out)
@@ -551,17 +623,16 @@ impl Node for Peer {
                 }
             }
             Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
+            Body::Hello => self.on_hello(from, out),
+            Body::Welcome => self.on_welcome(from),
             Body::Follow { ballot } => self.on_follow(from, ballot),
         }
     }
 
-    fn on_request(&mut self, _req: ReqId, body: NoRequest, _out: &mut PaxosOutbox) {
-        match body {}
-    }
-
-    fn on_tick(&mut self, out: &mut PaxosOutbox) {
+    fn tick(&mut self, out: &mut PaxosOutbox) {
         self.now = Ticks(self.now.0 + 1);
         let now = self.now;
+        self.tick_join(out);
         self.tick_role(out);
         let due: Vec<Seq> = self
             .proposing

@@ -1,0 +1,106 @@
+//! Joining: a durable peer that starts on an empty directory votes only once every other peer
+//! has said that it knew no earlier incarnation of it.
+//!
+//! Why: an empty directory is a first start or a lost disk, and the directory alone cannot
+//! tell which. A peer that lost its disk forgot its promises and votes; voting again, it could
+//! help choose a second value. Two wiped replicas of three, each hearing the other's new
+//! incarnation first, would form a majority that knows nothing of what was decided
+//! (`sim_durable::a_majority_that_lost_its_disks_stops_serving` found exactly that).
+//!
+//! Every durable peer keeps the first incarnation it hears from each peer in its identity
+//! file, written and synced before it counts any vote of that incarnation (see
+//! [`crate::journal`]). So if no peer knows an earlier incarnation of a newcomer, no vote of
+//! an earlier one was ever counted by a peer that kept its disk, and the newcomer may vote as
+//! a new member. A peer that knows an earlier one answers `Restarted` instead, and the
+//! newcomer becomes amnesiac ([`crate::incarnation`]): a learner that never votes. The answers
+//! must come from every other peer, not a majority: the one that knew the earlier incarnation
+//! may be the only one. An amnesiac peer lost its own records, so it welcomes nobody.
+//!
+//! Consequences: a new cluster forms once every member has started once; a cluster whose
+//! every disk was lost starts empty (nothing is left to keep). The joined flag is in the
+//! identity file, so a peer that crashes while joining asks again.
+//!
+//! Invariants: a joining peer never promises, accepts, proposes or campaigns; `joining` goes
+//! from `Some` to `None` once, when the last other peer welcomed it.
+
+use crate::msg::Body;
+use crate::peer::{PaxosOutbox, Peer};
+use rpc::{NodeId, Ticks};
+
+/// Ticks between two `Hello`s to a peer that has not answered (10 ms ticks: 100 ms).
+pub const HELLO_RETRY_TICKS: u64 = 10;
+
+/// The peers that welcomed a joining peer so far.
+#[derive(Clone, Debug)]
+pub(crate) struct Joining {
+    /// Indexed by node id; this peer's own entry is true.
+    welcomed: Vec<bool>,
+    /// When the last round of `Hello`s went out.
+    hello_at: Option<Ticks>,
+}
+
+impl Joining {
+    /// Peer `me` of `peer_count`, welcomed by nobody yet; `None` if there is nobody to ask.
+    pub(crate) fn new(me: NodeId, peer_count: u32) -> Option<Self> {
+        let mut welcomed = vec![false; peer_count as usize];
+        welcomed[me.index()] = true;
+        (peer_count > 1).then_some(Joining {
+            welcomed,
+            hello_at: None,
+        })
+    }
+}
+
+impl Peer {
+    /// True while this peer waits to be welcomed by every other peer (see [`crate::join`]):
+    /// it learns decisions but never votes, proposes or leads.
+    pub fn is_joining(&self) -> bool {
+        self.joining.is_some()
+    }
+
+    /// Sends `Hello` to every peer that has not welcomed this one, every
+    /// [`HELLO_RETRY_TICKS`].
+    pub(crate) fn tick_join(&mut self, out: &mut PaxosOutbox) {
+        let now = self.now;
+        let Some(joining) = &mut self.joining else {
+            return;
+        };
+        if joining
+            .hello_at
+            .is_some_and(|at| now.0 < at.0 + HELLO_RETRY_TICKS)
+        {
+            return;
+        }
+        joining.hello_at = Some(now);
+        let unwelcomed: Vec<NodeId> = (0..self.peer_count)
+            .map(NodeId)
+            .filter(|p| !joining.welcomed[p.index()])
+            .collect();
+        for peer in unwelcomed {
+            out.send(peer, self.envelope(Body::Hello));
+        }
+    }
+
+    /// A newcomer asks: admitted means its incarnation is the one this peer keeps (now on
+    /// disk too), so it is welcome, unless this peer lost its own records.
+    pub(crate) fn on_hello(&mut self, from: NodeId, out: &mut PaxosOutbox) {
+        if self.is_amnesiac() {
+            return;
+        }
+        out.respond(from, self.envelope(Body::Welcome));
+    }
+
+    /// `from` knew no earlier incarnation of this peer. Once all have said so, this peer votes.
+    pub(crate) fn on_welcome(&mut self, from: NodeId) {
+        let Some(joining) = &mut self.joining else {
+            return;
+        };
+        joining.welcomed[from.index()] = true;
+        if joining.welcomed.iter().all(|w| *w) {
+            self.joining = None;
+            // The identity records that this peer joined, before anything it votes.
+            self.identity_changed();
+            tracing::info!(peer = %self.me, "every peer welcomed this one: it votes from now on");
+        }
+    }
+}

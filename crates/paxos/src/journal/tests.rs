@@ -1,0 +1,312 @@
+use super::*;
+use crate::msg::{Body, Msg, ballot};
+use crate::{Fate, PaxosOutbox};
+use rpc::Node;
+
+/// Carries out the disk effects of `out` on `disk`, as a driver that never crashes would, and
+/// returns the other effects.
+fn apply(disk: &mut DiskImage, out: &mut PaxosOutbox) -> Vec<Effect<Msg, rpc::NoRequest>> {
+    let mut rest = Vec::new();
+    for effect in out.drain() {
+        match effect {
+            Effect::Write { file, bytes } => {
+                disk.insert(file, bytes);
+            }
+            Effect::Remove { file } => {
+                disk.remove(&file);
+            }
+            Effect::Append { file, bytes } => {
+                let mut content = disk.get(&file).map(|b| b.to_vec()).unwrap_or_default();
+                content.extend_from_slice(&bytes);
+                disk.insert(file, Bytes::from(content));
+            }
+            Effect::Truncate { file, len } => {
+                let content = disk[&file].slice(..len as usize);
+                disk.insert(file, content);
+            }
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
+fn msg(from: u32, body: Body) -> Msg {
+    Msg {
+        incarnation: 100 + u64::from(from),
+        done: None,
+        min: Seq(0),
+        body,
+    }
+}
+
+/// Peer 0 of 3 opened on `disk`, welcomed by both others if it is joining.
+fn opened(disk: &mut DiskImage) -> Peer {
+    let mut peer = Peer::open(NodeId(0), 3, 7, disk).expect("opens").peer;
+    let mut out = PaxosOutbox::new();
+    for from in [1, 2] {
+        peer.on_message(NodeId(from), msg(from, Body::Welcome), &mut out);
+    }
+    apply(disk, &mut out);
+    assert!(!peer.is_joining());
+    peer
+}
+
+fn value(s: &'static str) -> Value {
+    Value::from_static(s.as_bytes())
+}
+
+#[test]
+fn a_vote_leaves_only_after_its_record_is_synced() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    let prepare = Body::Prepare {
+        seq: Seq(3),
+        ballot: ballot(1, 1),
+    };
+    peer.on_message(NodeId(1), msg(1, prepare), &mut out);
+    let effects = out.effects();
+    let respond = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Respond { .. }))
+        .expect("a promise");
+    let append = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Append { .. }))
+        .expect("a record");
+    let sync = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Sync))
+        .expect("a sync");
+    assert!(append < sync && sync < respond, "{effects:?}");
+}
+
+#[test]
+fn a_joining_peer_does_not_vote_until_every_peer_welcomed_it() {
+    let mut disk = DiskImage::new();
+    let mut peer = Peer::open(NodeId(0), 3, 7, &disk).expect("opens").peer;
+    let mut out = PaxosOutbox::new();
+    peer.on_message(NodeId(1), msg(1, Body::Welcome), &mut out);
+    let prepare = Body::Prepare {
+        seq: Seq(0),
+        ballot: ballot(1, 1),
+    };
+    peer.on_message(NodeId(1), msg(1, prepare.clone()), &mut out);
+    let answered = |effects: &[Effect<Msg, rpc::NoRequest>]| {
+        effects.iter().any(|e| matches!(e, Effect::Respond { .. }))
+    };
+    assert!(
+        !answered(&apply(&mut disk, &mut out)),
+        "a joining peer voted"
+    );
+    // It crashes while joining: it must ask again.
+    let mut peer = Peer::open(NodeId(0), 3, 7, &disk).expect("opens").peer;
+    assert!(peer.is_joining(), "the joined flag is on disk");
+    for from in [1, 2] {
+        peer.on_message(NodeId(from), msg(from, Body::Welcome), &mut out);
+    }
+    peer.on_message(NodeId(1), msg(1, prepare), &mut out);
+    assert!(answered(&apply(&mut disk, &mut out)));
+    let peer = Peer::open(NodeId(0), 3, 7, &disk).expect("opens").peer;
+    assert!(!peer.is_joining(), "joined for good");
+}
+
+/// Promises, votes, the floor, decisions (by value and by commit) and the incarnations heard
+/// all come back after a reopen, and the torn tail of an unsynced append is cut.
+#[test]
+fn a_reopened_peer_keeps_its_state_and_cuts_a_torn_tail() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    let steps = [
+        Body::Prepare {
+            seq: Seq(1),
+            ballot: ballot(2, 1),
+        },
+        Body::Accept {
+            seq: Seq(2),
+            ballot: ballot(3, 1),
+            value: value("two"),
+        },
+        Body::Accept {
+            seq: Seq(4),
+            ballot: ballot(3, 1),
+            value: value("four"),
+        },
+        Body::Commit {
+            seq: Seq(4),
+            ballot: ballot(3, 1),
+        },
+        Body::Decided {
+            seq: Seq(5),
+            value: value("five"),
+        },
+        Body::PrepareAll {
+            from: Seq(6),
+            ballot: ballot(9, 2),
+        },
+    ];
+    for body in steps {
+        let from = if matches!(body, Body::PrepareAll { .. }) {
+            2
+        } else {
+            1
+        };
+        peer.on_message(NodeId(from), msg(from, body), &mut out);
+        apply(&mut disk, &mut out);
+    }
+    let file = log_file(1);
+    let whole = disk[&file].clone();
+    // A torn append: half a record at the end.
+    let mut torn = whole.to_vec();
+    torn.extend_from_slice(&rpc::encode_record(b"a record cut short")[..11]);
+    disk.insert(file.clone(), Bytes::from(torn));
+
+    let opened = Peer::open(NodeId(0), 3, 7, &disk).expect("a torn tail opens");
+    assert!(!opened.fresh);
+    let mut again = opened.peer;
+    assert_eq!(again.status(Seq(4)), (Fate::Decided, Some(value("four"))));
+    assert_eq!(again.status(Seq(5)), (Fate::Decided, Some(value("five"))));
+    assert_eq!(again.status(Seq(2)).0, Fate::Pending);
+    assert_eq!(again.floor, Some(ballot(9, 2)));
+    let acceptor = |p: &Peer, seq| p.instances[&Seq(seq)].acceptor.clone();
+    assert_eq!(acceptor(&again, 1).promised(), Some(ballot(2, 1)));
+    assert_eq!(
+        acceptor(&again, 2).accepted(),
+        Some(&(ballot(3, 1), value("two")))
+    );
+    assert_eq!(again.incarnations.known_of(NodeId(1)), Some(101));
+    assert!(!again.is_joining());
+    // The first flush cuts the tail before anything else.
+    let mut out = PaxosOutbox::new();
+    again.on_tick(&mut out);
+    assert!(matches!(
+        out.effects().first(),
+        Some(Effect::Truncate { len, .. }) if *len == whole.len() as u64
+    ));
+    apply(&mut disk, &mut out);
+    assert_eq!(disk[&file], whole);
+}
+
+#[test]
+fn damage_before_the_end_is_refused_with_the_file_and_offset() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    for seq in 0..3 {
+        let accept = Body::Accept {
+            seq: Seq(seq),
+            ballot: ballot(1, 1),
+            value: value("v"),
+        };
+        peer.on_message(NodeId(1), msg(1, accept), &mut out);
+        apply(&mut disk, &mut out);
+    }
+    let file = log_file(1);
+    let mut bytes = disk[&file].to_vec();
+    let (payloads, _) = decode_records(&bytes);
+    let second = (payloads[1].as_ptr() as usize - bytes.as_ptr() as usize) as u64 - 8;
+    bytes[second as usize + 9] ^= 0x40; // a bit flipped in the second record's payload
+    disk.insert(file.clone(), Bytes::from(bytes));
+    let err = Peer::open(NodeId(0), 3, 7, &disk).expect_err("damage is refused");
+    match &err {
+        OpenError::Corrupt {
+            file: f, offset, ..
+        } => {
+            assert_eq!(f, &file);
+            assert_eq!(*offset, second);
+        }
+        other => panic!("not a corruption: {other}"),
+    }
+    assert!(err.to_string().contains(&file));
+}
+
+#[test]
+fn another_members_directory_and_incomplete_ones_are_refused() {
+    let mut disk = DiskImage::new();
+    opened(&mut disk);
+    let err = Peer::open(NodeId(1), 3, 7, &disk).expect_err("member 1 on member 0's directory");
+    assert!(
+        matches!(
+            err,
+            OpenError::WrongMember {
+                found_me: 0,
+                me: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = Peer::open(NodeId(0), 5, 7, &disk).expect_err("another cluster size");
+    assert!(
+        matches!(
+            err,
+            OpenError::WrongMember {
+                found_count: 3,
+                count: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut no_log = disk.clone();
+    no_log.remove(&log_file(1));
+    assert!(matches!(
+        Peer::open(NodeId(0), 3, 7, &no_log),
+        Err(OpenError::Missing { .. })
+    ));
+    let mut no_identity = disk.clone();
+    no_identity.remove(IDENTITY_FILE);
+    let mut out = PaxosOutbox::new();
+    let mut peer = Peer::open(NodeId(0), 3, 7, &disk).expect("opens").peer;
+    let accept = Body::Accept {
+        seq: Seq(0),
+        ballot: ballot(1, 1),
+        value: value("v"),
+    };
+    peer.on_message(NodeId(1), msg(1, accept), &mut out);
+    apply(&mut no_identity, &mut out);
+    assert!(matches!(
+        Peer::open(NodeId(0), 3, 7, &no_identity),
+        Err(OpenError::Missing { .. })
+    ));
+}
+
+/// After a rotation only the state at and above the base is on disk, in one generation.
+#[test]
+fn rotation_keeps_the_state_above_the_base_in_one_generation() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    for seq in 0..10 {
+        let decided = Body::Decided {
+            seq: Seq(seq),
+            value: value("decided"),
+        };
+        peer.on_message(NodeId(1), msg(1, decided), &mut out);
+    }
+    let accept = Body::Accept {
+        seq: Seq(12),
+        ballot: ballot(4, 1),
+        value: value("pending"),
+    };
+    peer.on_message(NodeId(1), msg(1, accept), &mut out);
+    apply(&mut disk, &mut out);
+    assert_eq!(peer.take_decided(100).len(), 10);
+    peer.rotate_journal(Seq(8), &mut out);
+    apply(&mut disk, &mut out);
+    let logs: Vec<_> = disk
+        .keys()
+        .filter(|f| log_generation(f).is_some())
+        .collect();
+    assert_eq!(logs, vec![&log_file(2)]);
+    let opened = Peer::open(NodeId(0), 3, 7, &disk).expect("opens");
+    assert_eq!(opened.base, Seq(8));
+    let again = opened.peer;
+    assert_eq!(again.status(Seq(7)).0, Fate::Forgotten);
+    assert_eq!(again.status(Seq(9)).0, Fate::Decided);
+    assert_eq!(
+        again.instances[&Seq(12)].acceptor.accepted(),
+        Some(&(ballot(4, 1), value("pending")))
+    );
+}
