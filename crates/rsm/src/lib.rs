@@ -64,5 +64,5 @@ pub use clerk::Clerk;
 pub use config::{Config, ConfigError};
 pub use machine::{RestoreError, StateMachine};
 pub use msg::{Entry, Msg, Proposal, Request, Response, RsmError};
-pub use replica::{Replica, ReplicaOutbox, Stats};
+pub use replica::{OpenError, Replica, ReplicaOutbox, SNAPSHOT_FILE, Stats};
 pub use session::Sessions;

@@ -11,7 +11,10 @@
 
 mod apply;
 mod catch_up;
+mod durable;
 mod route;
+
+pub use durable::{OpenError, SNAPSHOT_FILE};
 
 use crate::config::{Config, ConfigError};
 use crate::machine::StateMachine;
@@ -100,8 +103,17 @@ impl<S: StateMachine + Default> Replica<S> {
         config: Config,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Replica {
-            peer: Peer::new(me, peer_count, seed),
+        Ok(Self::build(
+            Peer::new(me, peer_count, seed),
+            peer_count,
+            config,
+        ))
+    }
+
+    /// A replica around `peer`, with nothing applied yet.
+    fn build(peer: Peer, peer_count: u32, config: Config) -> Self {
+        Replica {
+            peer,
             peer_count,
             machine: S::default(),
             sessions: Sessions::new(config.sessions_max),
@@ -121,7 +133,7 @@ impl<S: StateMachine + Default> Replica<S> {
             on_demand_at: None,
             stats: Stats::default(),
             config,
-        })
+        }
     }
 }
 

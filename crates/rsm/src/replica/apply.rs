@@ -57,7 +57,7 @@ impl<S: StateMachine> Replica<S> {
         self.since_snapshot.1 += value.len() as u64;
         let (slots, bytes) = self.since_snapshot;
         if slots >= self.config.snapshot_every_slots || bytes >= self.config.snapshot_every_bytes {
-            self.take_snapshot();
+            self.take_snapshot(out);
         }
     }
 
@@ -114,8 +114,9 @@ impl<S: StateMachine> Replica<S> {
 
     /// Snapshots the state at `next_apply` and forgets the log below the previous snapshot.
     /// One snapshot interval of log stays, so a peer a little behind catches up from the log
-    /// instead of pulling a whole snapshot.
-    pub(super) fn take_snapshot(&mut self) {
+    /// instead of pulling a whole snapshot. A durable replica writes it to disk and drops the
+    /// log below it there.
+    pub(super) fn take_snapshot(&mut self, out: &mut ReplicaOutbox<S>) {
         let slot = self.next_apply;
         let machine = self.machine.snapshot();
         let bytes = snapshot::encode(slot, &self.sessions, &machine);
@@ -127,6 +128,7 @@ impl<S: StateMachine> Replica<S> {
         }
         self.since_snapshot = (0, 0);
         self.stats.snapshots_taken += 1;
+        self.persist_snapshot(out);
     }
 
     /// After installing a snapshot: answers every waiter whose command the session table now

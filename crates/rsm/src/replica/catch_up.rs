@@ -100,7 +100,7 @@ impl<S: StateMachine> Replica<S> {
                 return;
             }
             self.on_demand_at = Some(self.now);
-            self.take_snapshot();
+            self.take_snapshot(out);
         }
         let held = self.snapshot.as_ref().expect("taken above if missing");
         out.respond(
@@ -180,6 +180,7 @@ impl<S: StateMachine> Replica<S> {
         self.since_snapshot = (0, 0);
         self.stalled_ticks = 0;
         self.stats.snapshots_installed += 1;
+        self.persist_snapshot(out);
         assert!(
             self.next_apply > before,
             "an installed snapshot moves forward"

@@ -202,7 +202,7 @@ impl Pair {
             0,
             "a one-replica cluster holds nothing"
         );
-        self.subject.take_snapshot();
+        self.subject.take_snapshot(&mut Out::new());
         let held = self.subject.snapshot.clone().expect("just taken");
         let fresh = restored(&held, &self.subject_config, self.seed, self.chunk);
         if held.slot > Seq(0) {
@@ -289,7 +289,7 @@ impl Pair {
                     replies
                 );
             }
-            Step::Snapshot => self.subject.take_snapshot(),
+            Step::Snapshot => self.subject.take_snapshot(&mut Out::new()),
             Step::Restore => self.restore()?,
             Step::Tick => self.tick()?,
         }
