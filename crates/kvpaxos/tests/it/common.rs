@@ -18,6 +18,15 @@ pub trait KvpaxosCluster {
     fn new(seed: u64, servers: u32) -> Self;
     /// The same with every replica on `config`.
     fn with_config(seed: u64, servers: u32, config: &Config) -> Self;
+    /// A cluster of `servers` durable replicas on `config`, each on an empty directory.
+    fn durable(seed: u64, servers: u32, config: &Config) -> Self;
+    /// Restarts crashed replica `i` on what its disk kept (nothing, if it was lost), as a
+    /// durable replica on `config`. `incarnation` varies the seed, so that a replica that
+    /// lost its disk draws a new incarnation.
+    ///
+    /// # Errors
+    /// If the replica refuses its directory.
+    fn restart_durable(&mut self, i: u32, config: &Config, incarnation: u64) -> Result<(), String>;
     /// The number of replicas.
     fn servers(&self) -> u32;
     /// Adds a clerk that tries `servers` in this order (it opens its session through the log).
@@ -48,6 +57,31 @@ impl KvpaxosCluster for Kv {
         let mut sim = Sim::new(SimConfig::new(seed), replicas);
         sim.set_invariant(rsm::invariant::agreement());
         Kv::from_sim(sim, describe)
+    }
+
+    fn durable(seed: u64, servers: u32, config: &Config) -> Self {
+        let empty = rpc::DiskImage::new();
+        let replicas = (0..servers)
+            .map(|i| Replica::open(NodeId(i), servers, seed, config.clone(), &empty))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("an empty directory opens");
+        let mut sim = Sim::new(SimConfig::new(seed), replicas);
+        sim.set_invariant(rsm::invariant::agreement());
+        Kv::from_sim(sim, describe)
+    }
+
+    fn restart_durable(&mut self, i: u32, config: &Config, incarnation: u64) -> Result<(), String> {
+        let (servers, seed) = (
+            self.servers(),
+            self.sim.seed() ^ incarnation.rotate_left(17),
+        );
+        let disk = self.sim.disk(NodeId(i)).clone();
+        let replica = Replica::open(NodeId(i), servers, seed, config.clone(), &disk)
+            .map_err(|e| format!("replica {i} refused its directory: {e}"))?;
+        let mut replica = Some(replica);
+        self.sim
+            .restart(NodeId(i), |_| replica.take().expect("made once"));
+        Ok(())
     }
 
     fn servers(&self) -> u32 {

@@ -7,6 +7,7 @@ mod sim_basic;
 mod sim_catch_up;
 mod sim_chaos;
 mod sim_done;
+mod sim_durable;
 mod sim_hole;
 mod sim_many_partition;
 mod sim_partition;
