@@ -7,8 +7,9 @@
 //! incarnation it hears from each peer and ignores messages of any other; it tells the
 //! restarted peer so (at most once per tick), and that peer then knows it is *amnesiac*.
 //!
-//! Invariants: the incarnation kept for a peer never changes once heard; `amnesiac` never goes
-//! back to false.
+//! Invariants: the incarnation kept for a peer changes only when that peer fenced off its
+//! forgotten promises here ([`crate::rejoin`]); `amnesiac` goes back to false only once this
+//! peer has rejoined that way.
 
 use rpc::{NodeId, Ticks};
 
@@ -113,6 +114,19 @@ impl Incarnations {
             first,
             notify,
         }
+    }
+
+    /// Marks this peer amnesiac or not: restored from disk, or cleared once it rejoined
+    /// ([`crate::rejoin`]).
+    pub(crate) fn set_amnesiac(&mut self, amnesiac: bool) {
+        self.amnesiac = amnesiac;
+    }
+
+    /// Keeps `incarnation` for `peer` from now on: the one exception to "the first heard is
+    /// kept", for a peer that fenced off its forgotten promises here ([`crate::rejoin`]).
+    pub(crate) fn adopt(&mut self, peer: NodeId, incarnation: u64) {
+        self.of_peer[peer.index()] = Some(incarnation);
+        self.restart_noticed_at[peer.index()] = None;
     }
 
     /// A peer told this one it knows incarnation `known` of it. Returns true when that makes

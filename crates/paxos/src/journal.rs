@@ -96,8 +96,13 @@ struct Identity {
     incarnation: u64,
     /// The incarnation first heard from each peer (this one's own slot is unused).
     known: Vec<Option<u64>>,
-    /// Every other peer welcomed this one (see [`crate::join`]): it votes.
+    /// Every other peer welcomed this one (see [`crate::join`]).
     joined: bool,
+    /// The others told this peer that it lost its state (see [`crate::incarnation`]), and it
+    /// has not rejoined since.
+    amnesiac: bool,
+    /// This peer votes from this instance on (see [`crate::rejoin`]).
+    votes_from: Seq,
 }
 
 /// Why a peer's directory cannot be opened.
@@ -288,6 +293,8 @@ impl Peer {
         if !identity.joined {
             peer.joining = Joining::new(me, peer_count);
         }
+        peer.incarnations.set_amnesiac(identity.amnesiac);
+        peer.votes_from = identity.votes_from;
         let base = match records.first() {
             Some(Record::Checkpoint { base, .. }) => *base,
             _ => unreachable!("read_log checks the checkpoint"),
@@ -455,6 +462,8 @@ impl Peer {
             incarnation: self.incarnations.mine(),
             known: self.incarnations.known().to_vec(),
             joined: self.joining.is_none(),
+            amnesiac: self.incarnations.is_amnesiac(),
+            votes_from: self.votes_from,
         };
         let payload = postcard::to_stdvec(&identity).expect("identities always encode");
         rpc::encode_record(&payload)

@@ -88,15 +88,16 @@ impl Peer {
     }
 
     fn campaign(&mut self, out: &mut PaxosOutbox) {
-        let lead = &mut self.leadership;
-        if !matches!(lead.role, Role::Follower)
-            || self.now < lead.campaign_allowed_at
-            || self.joining.is_some()
-        {
+        let lead = &self.leadership;
+        if !matches!(lead.role, Role::Follower) || self.now < lead.campaign_allowed_at {
             return;
         }
-        let ballot = lead.next_ballot(self.me);
         let from = self.lowest_undecided();
+        // A peer that may not vote there cannot count its own promise (crate::rejoin).
+        if !self.votes_in(from) {
+            return;
+        }
+        let ballot = self.leadership.next_ballot(self.me);
         tracing::debug!(peer = %self.me, %ballot, %from, "campaign for leadership");
         self.leadership.role =
             Role::Candidate(Campaign::new(ballot, from, self.now, ROUND_TIMEOUT_TICKS));
@@ -163,7 +164,10 @@ impl Peer {
             | Body::Learn { .. }
             | Body::Restarted { .. }
             | Body::Hello
-            | Body::Welcome => 0,
+            | Body::Welcome
+            | Body::RejoinAsk
+            | Body::RejoinRound { .. } => 0,
+            Body::RejoinFence { ballot } | Body::Fenced { ballot, .. } => ballot.round,
         };
         self.leadership.note_round(round);
     }

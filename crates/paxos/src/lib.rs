@@ -53,6 +53,7 @@ pub mod leader;
 mod msg;
 mod peer;
 mod proposer;
+pub mod rejoin;
 pub mod server;
 
 pub use compact::SnapshotNeed;

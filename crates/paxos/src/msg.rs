@@ -221,6 +221,29 @@ pub enum Body {
     /// The answer to `Hello`: the sender knew no other incarnation of the asker, and from now
     /// on keeps (on disk) the asker's current one.
     Welcome,
+    /// A peer that lost its disk asks for the highest round each peer has seen, to fence its
+    /// forgotten promises off (see [`crate::rejoin`]). Answered even though its incarnation
+    /// is not the one the receiver knows.
+    RejoinAsk,
+    /// The answer to `RejoinAsk`: the highest round the sender has seen.
+    RejoinRound {
+        /// That round.
+        round: u64,
+    },
+    /// Promise `ballot` for every instance (refusing every lower ballot, so every ballot the
+    /// asker may have promised before it lost its disk), keep the asker's new incarnation from
+    /// now on, and say up to where you have seen instances.
+    RejoinFence {
+        /// The fence: above every round the asker was told of.
+        ballot: Ballot,
+    },
+    /// The answer to `RejoinFence`: fenced, and the highest instance the sender has seen.
+    Fenced {
+        /// The fence ballot.
+        ballot: Ballot,
+        /// The sender's highest known instance.
+        max: Option<Seq>,
+    },
     /// The answer to a Heartbeat: this peer follows `ballot`. A leader that stops hearing from
     /// a majority steps down (it may be deaf or cut off, while its heartbeats still arrive).
     Follow {
@@ -251,6 +274,10 @@ impl Body {
             | Body::Restarted { .. }
             | Body::Hello
             | Body::Welcome
+            | Body::RejoinAsk
+            | Body::RejoinRound { .. }
+            | Body::RejoinFence { .. }
+            | Body::Fenced { .. }
             | Body::Follow { .. } => None,
         }
     }

@@ -12,6 +12,7 @@ use crate::journal::{self, Journal, Record};
 use crate::leader::{Leadership, Report, Role};
 use crate::msg::{Ballot, Body, Fate, Msg, Seq, Value};
 use crate::proposer::{Progress, Proposer};
+use crate::rejoin::Rejoin;
 use rpc::{NoRequest, Node, NodeId, Outbox, ReqId, Rng, Ticks};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +71,13 @@ pub struct Peer {
     /// Set while a peer that started on an empty directory waits to be welcomed by every
     /// other peer; it does not vote meanwhile (see [`crate::join`]).
     pub(crate) joining: Option<Joining>,
+    /// A rejoin after a lost disk, while it runs and after (see [`crate::rejoin`]).
+    pub(crate) rejoin: Option<Rejoin>,
+    /// When the last round of rejoin requests left.
+    pub(crate) rejoin_sent_at: Option<Ticks>,
+    /// This peer votes only in instances from here on: above every instance it may have voted
+    /// in before it lost its disk (see [`crate::rejoin`]). 0 for a peer that never did.
+    pub(crate) votes_from: Seq,
 }
 
 impl Peer {
@@ -101,6 +109,9 @@ impl Peer {
             incarnations: Incarnations::new(incarnation, peer_count),
             journal: None,
             joining: None,
+            rejoin: None,
+            rejoin_sent_at: None,
+            votes_from: Seq(0),
         }
     }
 
@@ -134,7 +145,7 @@ impl Peer {
     }
 
     fn begin(&mut self, seq: Seq, value: Value, out: &mut PaxosOutbox) {
-        if seq < self.horizon.first_proposable() || self.is_joining() {
+        if seq < self.horizon.first_proposable() || !self.votes_in(seq) {
             return;
         }
         self.note_seq(seq);
@@ -569,6 +580,14 @@ impl Peer {
             tracing::warn!(%from, "message from outside the cluster ignored");
             return;
         }
+        // A peer that lost its disk asks before the others know its new incarnation.
+        match msg.body {
+            Body::RejoinAsk => return self.on_rejoin_ask(from, out),
+            Body::RejoinFence { ballot } => {
+                return self.on_rejoin_fence(from, msg.incarnation, ballot, out);
+            }
+            _ => {}
+        }
         if !self.admit_incarnation(from, msg.incarnation, &msg.body, out) {
             return;
         }
@@ -580,9 +599,10 @@ impl Peer {
         }
         self.note_ballots(&msg.body);
         match msg.body {
-            // A joining peer never votes (crate::join): no answer, as if the message was lost.
-            Body::Prepare { .. } | Body::Accept { .. } | Body::PrepareAll { .. }
-                if self.is_joining() => {}
+            // No vote where this peer may not (crate::join, crate::rejoin): no answer, as if
+            // the message was lost.
+            Body::Prepare { seq, .. } | Body::Accept { seq, .. } if !self.votes_in(seq) => {}
+            Body::PrepareAll { from: first, .. } if !self.votes_in(first) => {}
             body @ (Body::Prepare { .. } | Body::Accept { .. }) => self.on_ballot(from, body, out),
             body @ (Body::Promise { .. } | Body::Accepted { .. } | Body::Reject { .. }) => {
                 self.on_vote(from, body, out)
@@ -615,7 +635,8 @@ impl Peer {
             }
             Body::Refused { ballot, promised } => self.on_refusal(from, ballot, promised),
             Body::Restarted { known } => {
-                if self.incarnations.on_restarted_notice(known) {
+                if self.on_restarted(from, known, out) {
+                    self.identity_changed();
                     tracing::error!(
                         peer = %self.me, %from,
                         "this peer restarted without its Paxos state: the others ignore it"
@@ -625,6 +646,11 @@ impl Peer {
             Body::Heartbeat { ballot, .. } => self.on_heartbeat(from, ballot, out),
             Body::Hello => self.on_hello(from, out),
             Body::Welcome => self.on_welcome(from),
+            Body::RejoinRound { round } => self.on_rejoin_round(from, round),
+            Body::Fenced { ballot, max } => self.on_fenced(from, ballot, max),
+            Body::RejoinAsk | Body::RejoinFence { .. } => {
+                unreachable!("handled before the incarnation check")
+            }
             Body::Follow { ballot } => self.on_follow(from, ballot),
         }
     }
@@ -633,6 +659,7 @@ impl Peer {
         self.now = Ticks(self.now.0 + 1);
         let now = self.now;
         self.tick_join(out);
+        self.tick_rejoin(out);
         self.tick_role(out);
         let due: Vec<Seq> = self
             .proposing

@@ -69,7 +69,8 @@ pub struct Replica<S: StateMachine> {
     applied_count: u64,
     /// This replica cannot serve: it restarted without its state (its Paxos peer is
     /// amnesiac). It answers every request [`RsmError::Unavailable`] and takes no part in
-    /// leading, but still learns the log, as a non-voting learner.
+    /// leading, but still learns the log, as a non-voting learner, until its peer rejoins
+    /// (durable replicas only: [`paxos::rejoin`]).
     unavailable: bool,
     /// The number the next registration waiting here gets.
     next_waiter: u64,
@@ -243,8 +244,8 @@ impl<S: StateMachine> Replica<S> {
         out.absorb(&mut inner, Msg::Paxos);
     }
 
-    /// Stops serving for good: answers every waiting request [`RsmError::Unavailable`]. The
-    /// replica goes on learning the log.
+    /// Stops serving: answers every waiting request [`RsmError::Unavailable`]. The replica goes
+    /// on learning the log; a durable one serves again once it has rejoined.
     fn become_unavailable(&mut self, why: &str, out: &mut ReplicaOutbox<S>) {
         if !self.unavailable {
             tracing::error!(peer = %self.peer.id(), "replica unavailable: {why}");
@@ -266,6 +267,10 @@ impl<S: StateMachine> Replica<S> {
     fn advance(&mut self, out: &mut ReplicaOutbox<S>) {
         if self.peer.is_amnesiac() {
             self.become_unavailable("restarted without its Paxos state (no disk)", out);
+        } else if self.unavailable {
+            // It rejoined after a lost disk (paxos::rejoin): it answers from the log again.
+            tracing::info!(peer = %self.peer.id(), "replica rejoined: serving again");
+            self.unavailable = false;
         }
         self.apply_decided(out);
         self.catch_up(out);

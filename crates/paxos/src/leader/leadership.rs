@@ -52,6 +52,11 @@ impl Leadership {
         }
     }
 
+    /// The highest round in any ballot seen here (promised ones included).
+    pub(crate) fn highest_round(&self) -> u64 {
+        self.highest_round
+    }
+
     /// Keeps `highest_round` at or above `round`.
     pub(crate) fn note_round(&mut self, round: u64) {
         self.highest_round = self.highest_round.max(round);
