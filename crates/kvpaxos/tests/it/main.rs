@@ -9,6 +9,7 @@ mod sim_chaos;
 mod sim_done;
 mod sim_durable;
 mod sim_hole;
+mod sim_lost_disk;
 mod sim_many_partition;
 mod sim_partition;
 mod sim_restart;
