@@ -168,6 +168,10 @@ pub(crate) struct Journal {
     generation: u64,
     /// Framed records made during the current input.
     pending: BytesMut,
+    /// Some pending record is a promise or a vote, which must be durable before anything
+    /// leaves. Decisions alone need no `Sync`: they are knowledge a majority holds durably (as
+    /// votes) and the peer can learn again, or pull in a snapshot; they ride on the next one.
+    sync_needed: bool,
     /// The identity file must be rewritten (a peer was heard for the first time).
     identity_dirty: bool,
     /// The first flush must create the directory's files (a fresh peer).
@@ -200,6 +204,7 @@ fn put(buf: &mut BytesMut, record: &Record) {
 /// hold a borrow of an instance while they note what it did.
 pub(crate) fn note(journal: &mut Option<Journal>, record: Record) {
     if let Some(journal) = journal {
+        journal.sync_needed |= !matches!(record, Record::Decided { .. } | Record::Committed { .. });
         put(&mut journal.pending, &record);
     }
 }
@@ -271,6 +276,7 @@ impl Peer {
             peer.journal = Some(Journal {
                 generation: 1,
                 pending: BytesMut::new(),
+                sync_needed: false,
                 identity_dirty: true,
                 create: true,
                 cut: None,
@@ -306,6 +312,7 @@ impl Peer {
         peer.journal = Some(Journal {
             generation,
             pending: BytesMut::new(),
+            sync_needed: false,
             identity_dirty: false,
             create: false,
             cut,
@@ -377,12 +384,13 @@ impl Peer {
                 put(&mut buf, &Record::Decided { seq, value });
                 continue;
             }
-            if let Some(ballot) = instance.acceptor.promised() {
-                put(&mut buf, &Record::Promise { seq, ballot });
-            }
+            // The vote first: replayed after the promise, a vote below it would be refused.
             if let Some((ballot, value)) = instance.acceptor.accepted() {
                 let (ballot, value) = (*ballot, value.clone());
                 put(&mut buf, &Record::Accept { seq, ballot, value });
+            }
+            if let Some(ballot) = instance.acceptor.promised() {
+                put(&mut buf, &Record::Promise { seq, ballot });
             }
         }
         buf.freeze()
@@ -443,12 +451,13 @@ impl Peer {
             // The identity must be durable before records that count on it.
             effects.push(Effect::Sync);
         }
+        let sync = std::mem::take(&mut journal.sync_needed) || !effects.is_empty();
         if !journal.pending.is_empty() {
             let bytes = journal.pending.split().freeze();
             journal.file_bytes += bytes.len() as u64;
             effects.push(Effect::Append { file, bytes });
         }
-        if !matches!(effects.last(), Some(Effect::Sync)) {
+        if sync && !matches!(effects.last(), Some(Effect::Sync)) {
             effects.push(Effect::Sync);
         }
         out.insert_at(mark, effects);
@@ -490,12 +499,17 @@ impl Peer {
             }
             Record::Promise { seq, ballot } => {
                 let instance = self.instances.entry(seq).or_default();
+                // A promise lower than one logged before it (a duplicate Prepare granted
+                // again) changes nothing.
                 instance.acceptor.on_prepare(ballot, floor);
                 self.leadership.note_round(ballot.round);
             }
             Record::Accept { seq, ballot, value } => {
                 let instance = self.instances.entry(seq).or_default();
-                instance.acceptor.on_accept(ballot, &value, floor);
+                if let Vote::Reject(promised) = instance.acceptor.on_accept(ballot, &value, floor) {
+                    let why = format!("a vote at {ballot} in {seq} below its promise {promised}");
+                    return Err(corrupt(file, 0, &why));
+                }
                 self.leadership.note_round(ballot.round);
             }
             Record::Decided { seq, value } => self.learn(seq, value),
