@@ -1,11 +1,14 @@
 //! Incarnations: telling a peer restarted without its state from the peer it replaced.
 //!
-//! Paxos keeps no disk here, so a peer started again has forgotten its promises and accepted
-//! values; if its votes counted, a quorum that never saw a chosen value could choose another
+//! A peer started again without its state (in memory, or on a lost disk) has forgotten its
+//! promises and accepted values; if its votes counted, a quorum that never saw a chosen value could choose another
 //! (`sim_deaf::restarted_peer_without_state_does_not_vote`). Every message carries the sender's
 //! incarnation, drawn when its [`crate::Peer`] is created. A receiver keeps the first
 //! incarnation it hears from each peer and ignores messages of any other; it tells the
-//! restarted peer so (at most once per tick), and that peer then knows it is *amnesiac*.
+//! restarted peer so (at most once per tick), and that peer then knows it is *amnesiac*. A
+//! durable peer keeps its own incarnation and the ones it heard on disk ([`crate::journal`]),
+//! so a restart with its disk is the same incarnation, and a restart without it is caught even
+//! by peers that restarted meanwhile.
 //!
 //! Invariants: the incarnation kept for a peer changes only when that peer fenced off its
 //! forgotten promises here ([`crate::rejoin`]); `amnesiac` goes back to false only once this

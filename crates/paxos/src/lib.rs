@@ -25,7 +25,10 @@
 //! lost, duplicated, delayed or reordered; (2) call `on_tick` every tick (the simulator and the
 //! TCP runtime default to 10 ms): proposers retry on ticks; (3) call the API (`start`, `status`,
 //! `done`, `max`, `min`) between inputs, and carry out the effects `start` puts in the outbox.
-//! Paxos writes nothing to disk: crash and restart are out of scope here (SPEC §5.1).
+//! A peer made with [`Peer::new`] keeps everything in memory (SPEC §5.1: crash and restart are
+//! out of scope); one opened with [`Peer::open`] on its directory logs every promise, vote and
+//! decision before acting on it ([`journal`]), joins only when no peer knew an earlier
+//! incarnation of it ([`join`]), and rejoins safely after losing its disk ([`rejoin`]).
 //!
 //! # Applying the log
 //! An application that applies instances in order takes them with [`Peer::take_decided`] after

@@ -64,8 +64,8 @@ pub enum Fate {
 /// would otherwise never hear each other's `done`, and never forget anything.
 ///
 /// It also carries the sender's *incarnation*, a number drawn when its [`crate::Peer`] was
-/// created. Paxos keeps no disk here, so a peer that restarts has forgotten its promises and
-/// votes; counting its votes again could choose a second value for an instance. A receiver
+/// created (and kept on disk by a durable peer). A peer that restarts without its state has
+/// forgotten its promises and votes; counting its votes again could choose a second value for an instance. A receiver
 /// that already knows another incarnation of the sender ignores the message (see
 /// [`crate::Peer::is_amnesiac`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,9 +122,10 @@ impl Peer {
     }
 
     /// True once another peer has told this one that it knew an earlier incarnation of it: this
-    /// peer was restarted without the state of the one before (Paxos here has no disk), so the
-    /// others ignore its messages, and it must not serve anything that depends on its votes.
-    /// It still learns decisions others broadcast.
+    /// peer was restarted without the state of the one before (in memory, or on a lost disk),
+    /// so the others ignore its messages, and it must not serve anything that depends on its
+    /// votes. It still learns decisions others broadcast. A durable peer stops being amnesiac
+    /// once it has rejoined ([`crate::rejoin`]).
     pub fn is_amnesiac(&self) -> bool {
         self.incarnations.is_amnesiac()
     }

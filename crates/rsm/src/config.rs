@@ -39,7 +39,10 @@ pub struct Config {
     pub sessions_max: usize,
     /// Take a snapshot once this many slots were applied since the last one.
     pub snapshot_every_slots: u64,
-    /// Take a snapshot once this many bytes of log entries were applied since the last one.
+    /// Take a snapshot once this many bytes of log entries were applied since the last one,
+    /// or as many as the last snapshot holds if that is more. The log kept (in memory, and on
+    /// disk for a durable replica) then stays within about twice the larger of this and the
+    /// live state, while snapshotting costs O(1) per byte written whatever the state's size.
     pub snapshot_every_bytes: u64,
     /// Bytes of a snapshot per transfer message, well under a 16 MiB frame.
     pub snapshot_chunk_bytes: usize,
@@ -64,7 +67,9 @@ impl Default for Config {
             catch_up_slots: 64,
             sessions_max: 100_000,
             snapshot_every_slots: 10_000,
-            snapshot_every_bytes: 64 << 20,
+            // Small enough that a small live state keeps a small log on disk; a large state
+            // snapshots every time as many bytes as it holds were written instead.
+            snapshot_every_bytes: 8 << 20,
             snapshot_chunk_bytes: 1 << 20,
             snapshot_retry_ticks: 20,
             snapshot_bytes_max: 16 << 30,

@@ -46,9 +46,12 @@
 //! ([`Msg`]) with `on_message`; they may be lost, duplicated, delayed or reordered;
 //! (2) deliver client requests ([`Request`]) with `on_request`; the answer is a `Reply` to the
 //! request's id, possibly after later inputs, or none (the client retries); (3) call `on_tick`
-//! every tick (10 ms by default). Nothing is written to disk yet: a replica restarted without
-//! its state is refused by its peers ([`paxos::Peer::is_amnesiac`]), answers every request
-//! [`RsmError::Unavailable`], and only learns the log, as a non-voting learner.
+//! every tick (10 ms by default); (4) for a durable replica ([`Replica::open`]), carry out its
+//! disk effects in its own directory and, after a crash, open it on what the disk kept. An
+//! in-memory replica ([`Replica::new`]) restarted without its state is refused by its peers
+//! ([`paxos::Peer::is_amnesiac`]), answers every request [`RsmError::Unavailable`], and only
+//! learns the log, as a non-voting learner; a durable one that lost its disk does the same
+//! until it has rejoined ([`paxos::rejoin`]).
 
 pub mod clerk;
 pub mod config;

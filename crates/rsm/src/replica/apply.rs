@@ -56,7 +56,10 @@ impl<S: StateMachine> Replica<S> {
         self.since_snapshot.0 += 1;
         self.since_snapshot.1 += value.len() as u64;
         let (slots, bytes) = self.since_snapshot;
-        if slots >= self.config.snapshot_every_slots || bytes >= self.config.snapshot_every_bytes {
+        let last = self.snapshot.as_ref().map_or(0, |h| h.bytes.len() as u64);
+        if slots >= self.config.snapshot_every_slots
+            || bytes >= self.config.snapshot_every_bytes.max(last)
+        {
             self.take_snapshot(out);
         }
     }
@@ -82,7 +85,9 @@ impl<S: StateMachine> Replica<S> {
             Proposal::Register { origin, waiter } => {
                 let session = self.sessions.register();
                 // Only the replica the client asked holds its waiter; a duplicate of this
-                // registration opens a session nobody uses, which ages out.
+                // registration opens a session nobody uses, which ages out. Waiter numbers
+                // start again after a restart, so a registration proposed before a crash may
+                // answer a new waiter: it gets a session nobody else was given, just as good.
                 if *origin == self.peer.id()
                     && let Some(w) = self.waiting.take(&WaitKey::Register(*waiter))
                 {
