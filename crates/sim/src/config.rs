@@ -1,5 +1,6 @@
 //! The knobs of a run: [`SimConfig`] is fixed when the simulator is built, [`FaultConfig`] can be
-//! swapped at any virtual instant with [`Sim::set_faults`](crate::Sim::set_faults).
+//! swapped at any virtual instant with [`Sim::set_faults`](crate::Sim::set_faults), and
+//! [`DiskFaultConfig`] with [`Sim::set_disk_faults`](crate::Sim::set_disk_faults).
 
 /// A run's fixed parameters. Everything random in the run is drawn from one generator seeded
 /// with `seed`, so the same config and the same test code replay the same run.
@@ -16,8 +17,10 @@ pub struct SimConfig {
     /// `latency_us_min..=latency_us_max`, so messages between the same pair can overtake each
     /// other.
     pub latency_us_max: u64,
-    /// The faults in force when the run starts.
+    /// The network faults in force when the run starts.
     pub faults: FaultConfig,
+    /// The disk I/O errors in force when the run starts (none by default).
+    pub disk_faults: DiskFaultConfig,
     /// A hard cap on events in one run, whatever the test asks: a run that reaches it fails as a
     /// liveness failure. It catches event storms that never let virtual time advance.
     pub steps_max: u64,
@@ -44,6 +47,7 @@ impl SimConfig {
             latency_us_min: 100,
             latency_us_max: 2_000,
             faults: FaultConfig::default(),
+            disk_faults: DiskFaultConfig::default(),
             steps_max: STEPS_MAX_DEFAULT,
             time_us_max: TIME_US_MAX_DEFAULT,
         }
@@ -62,6 +66,7 @@ impl SimConfig {
             self.latency_us_max
         );
         self.faults.validate();
+        self.disk_faults.validate();
     }
 }
 
@@ -121,6 +126,46 @@ impl FaultConfig {
             assert!(
                 (0.0..=1.0).contains(&p),
                 "FaultConfig: {name} = {p} is not a probability"
+            );
+        }
+    }
+}
+
+/// Disk I/O errors drawn at random, per operation (TigerBeetle keeps its storage fault options
+/// apart from its packet simulator's too). A node whose disk operation fails stops there, as a
+/// crash would: see [`Sim::fail_disk`](crate::Sim::fail_disk) for what it keeps. This is kept
+/// out of [`FaultConfig`] so that replacing the network faults with
+/// [`Sim::set_faults`](crate::Sim::set_faults) never turns disk errors off or on by accident.
+///
+/// Both probabilities default to 0, and a zero probability draws nothing from the generator, so a
+/// run without disk errors replays exactly as it did before they existed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiskFaultConfig {
+    /// Probability that a `Sync` fails (fsync returns EIO): the node stops before anything after
+    /// it in that input leaves.
+    pub sync_error: f64,
+    /// Probability that a `Write` or `Append` fails (disk full, EIO): the node stops at it.
+    pub write_error: f64,
+}
+
+impl DiskFaultConfig {
+    /// No disk errors.
+    pub fn none() -> Self {
+        DiskFaultConfig::default()
+    }
+
+    /// Checks every probability is in `0..=1`.
+    ///
+    /// # Panics
+    /// If one is not (NaN included).
+    pub fn validate(&self) {
+        for (name, p) in [
+            ("sync_error", self.sync_error),
+            ("write_error", self.write_error),
+        ] {
+            assert!(
+                (0.0..=1.0).contains(&p),
+                "DiskFaultConfig: {name} = {p} is not a probability"
             );
         }
     }

@@ -1,11 +1,22 @@
 //! Fault verbs (turmoil style): each takes effect at the current virtual instant and is recorded
 //! in the trace, so a replay applies it at the same point.
 
-use crate::config::FaultConfig;
+use crate::config::{DiskFaultConfig, FaultConfig};
 use crate::sim::{NodeStatus, Sim};
 use crate::trace::{Endpoint, Kind};
 use rpc::{Client, ClientId, DiskImage, Node, NodeId};
 use std::fmt::Debug;
+
+/// A disk operation that an injected I/O error makes fail ([`Sim::fail_disk`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFault {
+    /// The next `Sync`: fsync returns EIO. After a failed fsync the state of the page cache is
+    /// unknown (PostgreSQL's "fsyncgate": the kernel may have dropped the dirty pages and marked
+    /// them clean), so a driver can neither retry nor go on.
+    Sync,
+    /// The next `Write` or `Append`: the disk is full, or EIO.
+    Write,
+}
 
 impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
     fn record_fault(&mut self, node: Option<NodeId>, what: &dyn Debug) {
@@ -122,6 +133,81 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
     /// The network faults in force.
     pub fn faults(&self) -> &FaultConfig {
         &self.config.faults
+    }
+
+    /// Replaces the random disk errors in force (the network faults stay).
+    ///
+    /// # Panics
+    /// If a probability is outside `0..=1`.
+    pub fn set_disk_faults(&mut self, disk_faults: DiskFaultConfig) {
+        disk_faults.validate();
+        self.record_fault(None, &disk_faults);
+        self.config.disk_faults = disk_faults;
+    }
+
+    /// The random disk errors in force.
+    pub fn disk_faults(&self) -> &DiskFaultConfig {
+        &self.config.disk_faults
+    }
+
+    /// Arms a disk I/O error on node `id`: its next operation of kind `what` fails. The node then
+    /// stops at that effect, as the TCP runtime stops a node whose disk fails, and as a crash
+    /// would:
+    /// * nothing after the failed effect in that input is carried out: no message, answer or
+    ///   reply it produced later leaves, so nothing promised on the strength of the failed
+    ///   `Sync` is ever seen (what came before it has already left, as the contract allows);
+    /// * its disk keeps what a crash keeps ([`Sim::crash`]): everything synced before, and of
+    ///   the unsynced changes, the failed `Write`/`Append` included, what [`SimDisk`](crate::SimDisk)'s
+    ///   crash rule draws (a failed `Append` may be kept in part: a short write);
+    /// * it is [`NodeStatus::Crashed`] until a test calls [`Sim::restart`]; its ticks stop and
+    ///   messages to its old process are dropped.
+    ///
+    /// The error is counted in [`NodeStats::disk_errors`](crate::NodeStats::disk_errors) and
+    /// recorded in the trace. It belongs to the disk, not the process: it stays armed, across
+    /// crashes and restarts, until such an operation happens. Arming it twice arms it once.
+    /// [`DiskFaultConfig`] injects the same errors at random.
+    ///
+    /// The TCP runtime hands a turn's disk operations over in one batch per `Sync`, so it
+    /// notices a failed `Write`/`Append` only at the next `Sync` (or the end of the input), and a
+    /// message emitted in between may leave first; here the node stops at the write itself. A
+    /// failed `Sync` after the write gives that other outcome, so between them both are tested.
+    pub fn fail_disk(&mut self, id: NodeId, what: DiskFault) {
+        self.assert_known(id);
+        let armed = &mut self.nodes[id.index()].armed;
+        match what {
+            DiskFault::Sync => armed.sync = true,
+            DiskFault::Write => armed.write = true,
+        }
+        self.record_fault(Some(id), &format_args!("fail_disk {what:?}"));
+    }
+
+    /// Decides whether node `id`'s disk operation of kind `what` fails now (armed by
+    /// [`Sim::fail_disk`], or drawn from [`DiskFaultConfig`]), and if it does, stops the node.
+    /// The caller must then carry out nothing more of the node's effects. A zero probability
+    /// draws nothing, so runs without disk errors keep their random stream.
+    pub(crate) fn disk_fails(&mut self, id: NodeId, what: DiskFault) -> bool {
+        let armed = &mut self.nodes[id.index()].armed;
+        let (armed, p) = match what {
+            DiskFault::Sync => (&mut armed.sync, self.config.disk_faults.sync_error),
+            DiskFault::Write => (&mut armed.write, self.config.disk_faults.write_error),
+        };
+        let fails = std::mem::take(armed) || self.rng.chance(p);
+        if fails {
+            self.stop_on_disk_error(id, what);
+        }
+        fails
+    }
+
+    fn stop_on_disk_error(&mut self, id: NodeId, what: DiskFault) {
+        assert!(self.is_up(id), "disk error on node {id}, which is down");
+        let slot = &mut self.nodes[id.index()];
+        slot.stats.disk_errors += 1;
+        slot.disk.crash(&mut self.rng);
+        self.take_down(id, NodeStatus::Crashed);
+        self.record_fault(
+            Some(id),
+            &format_args!("disk error: {what:?} failed; node stops"),
+        );
     }
 
     /// Stops node `id` cleanly (SPEC §1.6 `kill`): its core is dropped, it handles nothing more

@@ -34,6 +34,7 @@
 //! | §1.6 `kill()` | [`Sim::kill`]: the core is dropped, messages to it are lost (unsynced writes are flushed: a clean stop) |
 //! | §1.6/§12 crash, disk kept; unsynced writes lost | [`Sim::crash`] then [`Sim::restart`] from the surviving [`rpc::DiskImage`]: what was synced, plus a seeded-random prefix of each file's unsynced appends (a torn last record) |
 //! | §1.6 crash with disk lost (`rm -rf` the directory) | [`Sim::crash_and_lose_disk`] then [`Sim::restart`] from an empty image |
+//! | (disk I/O errors: fsync EIO, disk full) | [`Sim::fail_disk`] arms one ([`DiskFault::Sync`] or [`DiskFault::Write`]); [`DiskFaultConfig`] draws them per operation. The node stops at the failed effect as the TCP runtime's does: nothing after it in that input leaves, the disk keeps what a crash keeps, and the node is [`NodeStatus::Crashed`] until [`Sim::restart`]; counted in [`NodeStats::disk_errors`] |
 //! | §1.6 pbservice restart with fresh state | [`Sim::kill`] then [`Sim::restart`] ignoring the image |
 //! | (TCP gives none; cores must survive them, driver contract 3) | [`FaultConfig::loss`], [`FaultConfig::duplicate`], latency `latency_us_min..=latency_us_max` per message (reordering) |
 //!
@@ -55,7 +56,9 @@
 //!   A crashed node's ticks stop; a restarted one ticks from a fresh random phase.
 //! * The disk: every change is pending until `Sync`. A crash keeps what was synced and, per
 //!   file, a seeded-random prefix of its unsynced `Append`s and `Truncate`s (the last append cut
-//!   at any byte), never an unsynced `Write`/`Remove` ([`SimDisk`] has the exact rule).
+//!   at any byte), never an unsynced `Write`/`Remove` ([`SimDisk`] has the exact rule). A
+//!   disk operation that fails ([`Sim::fail_disk`]) crashes its node right there, before any
+//!   later effect of the same input is carried out.
 //!
 //! # Seeds and replay
 //! [`for_each_seed!`] runs a test for seeds `0..N`: `N` is the test's default (at least 20 in CI)
@@ -89,9 +92,13 @@ mod trace;
 mod transmit;
 
 pub use client::{Completion, NoClient};
-pub use config::{FaultConfig, STEPS_MAX_DEFAULT, SimConfig, TICK_US_DEFAULT, TIME_US_MAX_DEFAULT};
+pub use config::{
+    DiskFaultConfig, FaultConfig, STEPS_MAX_DEFAULT, SimConfig, TICK_US_DEFAULT,
+    TIME_US_MAX_DEFAULT,
+};
 pub use disk::SimDisk;
 pub use error::SimError;
+pub use faults::DiskFault;
 pub use sim::{Invariant, NodeStatus, Sim};
 pub use stats::{DropCause, DropCounts, NetStats, NodeStats};
 pub use trace::{Endpoint, TRACE_TEXT_BYTES_MAX};

@@ -21,7 +21,8 @@ pub type Invariant<N> = Box<dyn FnMut(NodeId, &N) -> Result<(), String>>;
 pub enum NodeStatus {
     /// Running and reachable (unless partitioned or deaf).
     Up,
-    /// Crashed (power loss); [`Sim::restart`] brings it back from its synced disk.
+    /// Crashed (power loss), or stopped by a disk I/O error ([`Sim::fail_disk`]), which the
+    /// simulator treats as a crash; [`Sim::restart`] brings it back from its synced disk.
     Crashed,
     /// Cleanly stopped (SPEC §1.6 `kill`).
     Killed,
@@ -71,7 +72,17 @@ pub(crate) struct NodeSlot<N> {
     /// are recognised on arrival.
     pub(crate) incarnation: u32,
     pub(crate) disk: SimDisk,
+    /// Disk errors armed by [`Sim::fail_disk`], waiting for the operation they fail. They belong
+    /// to the disk, not the process, so they stay armed across crashes and restarts.
+    pub(crate) armed: ArmedDiskFaults,
     pub(crate) stats: NodeStats,
+}
+
+/// Which one-shot disk errors are armed on a node.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ArmedDiskFaults {
+    pub(crate) sync: bool,
+    pub(crate) write: bool,
 }
 
 /// A client request a node has not answered yet: where its reply must go.
@@ -147,6 +158,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 status: NodeStatus::Up,
                 incarnation: 0,
                 disk: SimDisk::new(),
+                armed: ArmedDiskFaults::default(),
                 stats: NodeStats::default(),
             });
             sim.schedule_first_tick(id);

@@ -74,6 +74,9 @@ pub struct NodeStats {
     pub client_requests_received: u64,
     /// Ticks handled.
     pub ticks: u64,
+    /// Disk operations that failed ([`Sim::fail_disk`](crate::Sim::fail_disk),
+    /// [`DiskFaultConfig`](crate::DiskFaultConfig)); each one stopped the node.
+    pub disk_errors: u64,
     /// Messages addressed to this node that were dropped, by cause. An answer lost by
     /// unreliable mode counts against the node it was addressed to.
     pub dropped: DropCounts,

@@ -7,6 +7,7 @@
 //! draw happens at the receiver.
 
 use crate::deliver::Answering;
+use crate::faults::DiskFault;
 use crate::sim::{Event, PeerMsg, Sim};
 use crate::stats::DropCause;
 use crate::trace::{Endpoint, Kind};
@@ -37,15 +38,32 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 Effect::Reply { req, resp } => self.send_reply(id, req, resp),
                 // The simulated disk acts at once, and events never interleave inside one
                 // handler, so Sync trivially precedes every later effect (driver contract 2).
-                Effect::Write { file, bytes } => self.nodes[id.index()].disk.write(file, bytes),
+                // A failed disk operation stops the node right there: `break` drops every
+                // later effect of this input, so nothing after it leaves.
+                Effect::Write { file, bytes } => {
+                    self.nodes[id.index()].disk.write(file, bytes);
+                    if self.disk_fails(id, DiskFault::Write) {
+                        break;
+                    }
+                }
                 Effect::Remove { file } => self.nodes[id.index()].disk.remove(file),
-                Effect::Append { file, bytes } => self.nodes[id.index()].disk.append(file, bytes),
+                Effect::Append { file, bytes } => {
+                    self.nodes[id.index()].disk.append(file, bytes);
+                    if self.disk_fails(id, DiskFault::Write) {
+                        break;
+                    }
+                }
                 Effect::Truncate { file, len } => {
                     if let Err(err) = self.nodes[id.index()].disk.truncate(file, len) {
                         panic!("node {id} broke the disk contract: {err}");
                     }
                 }
-                Effect::Sync => self.nodes[id.index()].disk.sync(),
+                Effect::Sync => {
+                    if self.disk_fails(id, DiskFault::Sync) {
+                        break;
+                    }
+                    self.nodes[id.index()].disk.sync();
+                }
             }
         }
         self.node_out = out;

@@ -6,6 +6,7 @@ mod bounds;
 mod clients;
 mod determinism;
 mod disk;
+mod disk_errors;
 mod network;
 mod seeds;
 mod toys;
