@@ -13,7 +13,9 @@
 //!    complete (every earlier `Write`/`Remove`/`Append`/`Truncate` durable) before any later
 //!    `Send`, `Respond` or `Reply` leaves the node: that is what lets a core promise something
 //!    only once it is on disk. One `Sync` covers every change before it, so a core that appends
-//!    many records and then syncs once pays for one flush (group commit).
+//!    many records and then syncs once pays for one flush (group commit). A driver that cannot
+//!    make a `Sync` durable (fsync fails, the disk is full) stops the node as a crash would; it
+//!    never retries the fsync and never lets later effects leave.
 //! 3. Expect nothing of the network: messages may be lost, duplicated, reordered or delayed, and
 //!    a core must stay safe under all of that even though TCP itself is reliable.
 //! 4. Call `on_tick` at the cluster's fixed tick interval. Cores measure time only in ticks.
