@@ -48,6 +48,21 @@ pub(crate) enum DiskOp {
     Sync,
 }
 
+impl DiskOp {
+    /// True for [`DiskOp::Sync`].
+    pub(crate) fn is_sync(&self) -> bool {
+        matches!(self, DiskOp::Sync)
+    }
+
+    /// Bytes of file content the operation writes: what a batch's size bound counts.
+    pub(crate) fn content_len(&self) -> usize {
+        match self {
+            DiskOp::Write { bytes, .. } | DiskOp::Append { bytes, .. } => bytes.len(),
+            DiskOp::Remove { .. } | DiskOp::Truncate { .. } | DiskOp::Sync => 0,
+        }
+    }
+}
+
 /// A node's own directory.
 #[derive(Debug)]
 pub(crate) struct DiskDir {

@@ -20,9 +20,20 @@
 //!    node. A message to the node itself is delivered locally, after the current input.
 //! 2. `Reply` goes back to the client connection the request came on, under the client's
 //!    correlation id (the actor maps each [`ReqId`](crate::ReqId) to both).
-//! 3. `Write`/`Remove` are batched and run on a blocking thread at the next `Sync` (or the end of
-//!    the input); the actor awaits the batch, so a `Sync` is durable before any later effect
-//!    leaves. A disk error stops the node, as a crash would: its promises can no longer be kept.
+//! 3. `Write`/`Remove`/`Append`/`Truncate` join the turn's disk batch, which runs on a blocking
+//!    thread, in one call, when the turn ends. A turn is one input, unless its effects include a
+//!    `Sync` with something to make durable: then the actor holds back every later
+//!    `Send`/`Respond`/`Reply` (and a call's answer, and a message to itself) and goes on with
+//!    the inputs *already* waiting in the inbox, ticks first (at most [`MAX_TURN_INPUTS`], or
+//!    until the batch holds [`MAX_TURN_BATCH_BYTES`]; it never waits for more), adding their
+//!    changes to the batch and their effects to the held ones. It then runs the batch, ending
+//!    with one `Sync`, and releases what it held in the original order: one fsync serves every
+//!    input of the turn (**group commit**), and a `Sync` is still durable before any later
+//!    effect leaves. Effects before the turn's first `Sync` leave at once, and an input with
+//!    nothing to sync waits for nothing. `Sync`s are merged only while every change since the
+//!    last real one appends to a single file (a log), where merging changes nothing a crash may
+//!    keep; otherwise the batch keeps a `Sync` between the changes. A disk error stops the node,
+//!    as a crash would, and nothing held is released: its promises can no longer be kept.
 //!
 //! Connection tasks decode frames in parallel and feed the actor through a bounded inbox, so a
 //! flood of requests slows the senders (TCP backpressure) instead of growing memory. A malformed,
@@ -34,12 +45,13 @@
 //! token as the broadcast, which unlike a broadcast channel is also seen by late subscribers).
 
 mod actor;
+mod commit;
 mod connection;
 mod listener;
 mod peer;
 mod stats;
 
-pub use actor::{LOOPBACK_CAPACITY, MAX_PENDING_REPLIES};
+pub use actor::{LOOPBACK_CAPACITY, MAX_PENDING_REPLIES, MAX_TURN_BATCH_BYTES, MAX_TURN_INPUTS};
 pub use connection::{FIRST_FRAME_TIMEOUT, RESPONSE_QUEUE_CAPACITY};
 pub use listener::{ACCEPT_BACKOFF_BASE, ACCEPT_BACKOFF_MAX, MAX_CONNECTIONS};
 pub use peer::{
@@ -237,8 +249,8 @@ impl<N: WireNode> NodeHandle<N> {
     }
 
     /// Stops the node gracefully: no new connections, every task finishes its current step (the
-    /// actor completes the effects of the input it is handling, disk included), then this waits
-    /// for all of them.
+    /// actor completes the effects of the turn it is in, disk included, and takes no more inputs
+    /// into it), then this waits for all of them.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         self.wait().await;

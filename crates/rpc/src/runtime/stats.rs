@@ -24,8 +24,15 @@ pub struct Stats {
     /// `Sync` effects completed.
     pub disk_syncs: u64,
     /// fsync calls made (files and the directory). With group commit, one `Sync` after many
-    /// appends to one log costs one fsync, not one per append.
+    /// appends to one log costs one fsync, not one per append, and the `Sync`s of every input
+    /// handled in one turn of the actor share it: `disk_fsyncs` well below `disk_syncs`.
     pub disk_fsyncs: u64,
+    /// Turns of the actor that held effects for a `Sync` and released them after one disk batch:
+    /// the group commits. `disk_syncs / group_commits` is how many `Sync`s one commit covered.
+    pub group_commits: u64,
+    /// Inputs (messages, requests, calls, ticks) handled in those turns:
+    /// `group_commit_inputs / group_commits` is how many inputs shared one commit.
+    pub group_commit_inputs: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -39,6 +46,8 @@ pub(crate) struct Counters {
     pub(crate) peer_connects: AtomicU64,
     pub(crate) disk_syncs: AtomicU64,
     pub(crate) disk_fsyncs: AtomicU64,
+    pub(crate) group_commits: AtomicU64,
+    pub(crate) group_commit_inputs: AtomicU64,
 }
 
 /// Adds `n` to one counter.
@@ -58,6 +67,8 @@ impl Counters {
             peer_connects: get(&self.peer_connects),
             disk_syncs: get(&self.disk_syncs),
             disk_fsyncs: get(&self.disk_fsyncs),
+            group_commits: get(&self.group_commits),
+            group_commit_inputs: get(&self.group_commit_inputs),
         }
     }
 }
