@@ -189,6 +189,11 @@ impl<S: StateMachine> Replica<S> {
         self.snapshot.as_ref().map(|h| h.slot)
     }
 
+    /// The bytes of the latest snapshot held, 0 if none.
+    pub fn snapshot_bytes(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, |h| h.bytes.len())
+    }
+
     /// Counters about this replica.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -223,7 +228,7 @@ impl<S: StateMachine> Replica<S> {
             .chain(self.in_flight.values().flatten())
             .map(proposal_bytes::<S>)
             .sum();
-        let snapshot = self.snapshot.as_ref().map_or(0, |h| h.bytes.len());
+        let snapshot = self.snapshot_bytes();
         let transfer = self.transfer.as_ref().map_or(0, Transfer::buffered);
         self.peer.retained_bytes()
             + self.machine.retained_bytes()
