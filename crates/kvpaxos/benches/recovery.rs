@@ -8,6 +8,7 @@
 //! temporary directory and syncs them, then times the recovery. The files were just written,
 //! so they are in the page cache: the figure is for a warm cache.
 #![allow(missing_docs, reason = "a bench binary")]
+#![allow(clippy::disallowed_methods)] // A benchmark measures wall-clock time by definition.
 
 use kvpaxos::{Op, Replica, Request, Response};
 use rpc::{Effect, Node, NodeId, ReqId};
