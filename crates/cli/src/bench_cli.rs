@@ -4,7 +4,7 @@
 //! operation at a time: 50 % Get, 50 % Put, keys of 16 bytes drawn uniformly from a preloaded
 //! key space, values of 100 bytes. Latencies go into an HDR histogram (microseconds, 3
 //! significant digits). The service runs as separate `dsys` processes started by the bench
-//! (the view service and two servers for `pb`; three replicas for `kv`, loaded through
+//! (the view service and two servers for `pb`; three in-memory replicas for `kv`, loaded through
 //! kvpaxos clerks, each starting at a different replica); a `redis-server` started the same way on the
 //! same machine is measured with the same load in the same run: one unreplicated process, the
 //! ceiling any replicated service here can hope to approach.
@@ -358,10 +358,10 @@ fn spawn_dsys(args: &[&str]) -> anyhow::Result<(ChildGuard, SocketAddr)> {
     BufReader::new(stdout)
         .read_line(&mut line)
         .context("reading the listening line")?;
+    // "... listening on ADDR", maybe followed by more (a kv replica's data directory).
     let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
+        .split_once(" listening on ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|a| a.parse().ok())
         .with_context(|| format!("dsys {args:?} printed {line:?}"))?;
     Ok((child, addr))
@@ -431,7 +431,9 @@ impl KvCluster {
         let mut procs = Vec::new();
         for id in 0..addrs.len() {
             let id = id.to_string();
-            let args = ["kv", "serve", "--id", &id, "--peers", &peers];
+            // In memory, as the redis-server beside it runs without persistence, and so that
+            // nothing is left in the working directory.
+            let args = ["kv", "serve", "--id", &id, "--peers", &peers, "--in-memory"];
             procs.push(spawn_dsys(&args)?.0);
         }
         // Ready once one operation goes through the log.

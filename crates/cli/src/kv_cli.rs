@@ -1,4 +1,4 @@
-//! `dsys kv`: a kvpaxos replica process and a client (SPEC §6, issue 5).
+//! `dsys kv`: a kvpaxos replica process and a client (SPEC §6, issues 5 and 10).
 //!
 //! ```text
 //! dsys kv serve --id 0 --peers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --resp 127.0.0.1:6380
@@ -7,18 +7,22 @@
 //! ```
 //!
 //! A replica listens on its own entry of `--peers` (peers and clerks connect there) and, with
-//! `--resp`, speaks RESP2 to redis-cli and redis-benchmark. Once listening it prints
-//! `kv replica ID listening on PEER_ADDR [resp RESP_ADDR]` and runs until killed. Replicas
-//! keep nothing on disk: a killed replica stays out (SPEC §6). The client exits 0 once a
-//! replica answered, 1 with a message if none did within `--timeout`, 2 on a usage error.
+//! `--resp`, speaks RESP2 to redis-cli and redis-benchmark. It keeps its state in `--data-dir`
+//! (default `dsys-kv-ID` in the working directory, as etcd does), so `kill -9` and a restart on
+//! the same directory keep every acknowledged write; `--in-memory` keeps nothing. Once
+//! listening it prints `kv replica ID listening on PEER_ADDR [resp RESP_ADDR] data DIR` (or
+//! `in memory` for DIR) and runs until killed, or until a write or fsync of its directory
+//! fails: then it exits 1 saying so (the cause is logged just before). The client exits 0 once a replica answered, 1 with a
+//! message if none did within `--timeout`, 2 on a usage error.
 
 use crate::args::{clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use kvpaxos::Op;
-use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, TcpClerk};
+use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, Storage, TcpClerk};
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -76,6 +80,25 @@ pub struct ServeArgs {
     /// wake-ups (about 20 % more throughput measured on 2 cores).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// Keep this replica's state in DIR, created if missing (default: dsys-kv-ID in the working
+    /// directory). Restarted on the same directory, the replica keeps every acknowledged write.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: started again, the replica has lost its state, and only learns
+    /// the log without serving (tests, benchmarks).
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
+}
+
+impl ServeArgs {
+    /// Where the replica keeps its state: `--data-dir`, `--in-memory`, or the default.
+    fn storage(&self) -> Storage {
+        match (&self.data_dir, self.in_memory) {
+            (_, true) => Storage::InMemory,
+            (Some(dir), false) => Storage::Dir(dir.clone()),
+            (None, false) => Storage::Dir(PathBuf::from(format!("dsys-kv-{}", self.id))),
+        }
+    }
 }
 
 /// Arguments of the client operations.
@@ -154,6 +177,7 @@ fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_serve_args(&args)?;
     let me = args.peers[args.id as usize];
+    let storage = args.storage();
     let runtime = runtime(usize::from(args.threads))?;
     runtime.block_on(async {
         let listener = TcpListener::bind(me)
@@ -173,15 +197,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             listener,
             resp,
             seed: clerk_id(),
+            storage: storage.clone(),
         };
         let server = KvServer::spawn(config).context("starting the replica")?;
         let mut line = format!("kv replica {} listening on {me}", args.id);
         if let Some(resp) = server.resp_addr() {
             line.push_str(&format!(" resp {resp}"));
         }
+        match &storage {
+            Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
+            Storage::InMemory => line.push_str(" in memory"),
+        }
         let mut stdout = std::io::stdout();
         writeln!(stdout, "{line}").context("writing to stdout")?;
         stdout.flush().context("writing to stdout")?;
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+            () = server.stopped() => Err(stopped_error(args.id, &storage)),
+        }
     })
+}
+
+/// What to tell the user when the replica stopped on its own.
+fn stopped_error(id: u32, storage: &Storage) -> anyhow::Error {
+    match storage {
+        Storage::Dir(dir) => anyhow::anyhow!(
+            "kv replica {id} stopped on its own: a write or fsync in its data directory {} failed, \
+             or the replica crashed (the cause is logged above); it acknowledged nothing that is \
+             not on disk. Fix the cause, then start it again on the same directory",
+            dir.display()
+        ),
+        Storage::InMemory => {
+            anyhow::anyhow!("kv replica {id} stopped on its own (the cause is logged above)")
+        }
+    }
 }

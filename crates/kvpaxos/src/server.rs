@@ -15,20 +15,29 @@
 //! a clerk's request takes (the replica's log, its sessions, its linearizability, the
 //! runtime's bound on unanswered requests).
 //!
+//! A replica keeps its state in a directory of its own ([`Storage::Dir`], see [`data_dir`]),
+//! or nowhere ([`Storage::InMemory`]). The core writes and syncs its files through the
+//! runtime; a failed write or fsync stops the node, which [`KvServer::stopped`] reports.
+//!
 //! Invariant: sessions come from the log (`rsm` registers them), so two connections, on any
 //! replicas and across restarts, never share one.
 
+pub mod data_dir;
 pub mod resp_front;
 pub mod tcp_clerk;
 
+pub use data_dir::{DataDirError, Storage};
 pub use tcp_clerk::{ClerkError, TcpClerk};
 
 use crate::Replica;
 use crate::msg::{KvError, Op, Request, Response};
+use data_dir::DataDir;
 use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
 use rpc::{NodeId, RpcError};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -171,6 +180,18 @@ pub enum ServerError {
     /// Too many replicas (or none).
     #[error("a cluster has 1 to {REPLICAS_MAX} replicas, not {0}")]
     BadCount(usize),
+    /// The data directory cannot be used: in use, another cluster's, damaged, or an I/O error.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The replica's files are damaged, incomplete or another member's (the message names the
+    /// file and, for a damaged log, the offset).
+    #[error("data directory {}: {error}", dir.display())]
+    Open {
+        /// The data directory.
+        dir: PathBuf,
+        /// What the replica core found.
+        error: rsm::OpenError,
+    },
 }
 
 /// Everything a replica server needs.
@@ -186,20 +207,34 @@ pub struct KvServerConfig {
     pub resp: Option<TcpListener>,
     /// Seeds the replica's random choices (back-off jitter).
     pub seed: u64,
+    /// Where the replica keeps its state.
+    pub storage: Storage,
 }
 
-/// A running replica. Dropping it kills the replica and its RESP front door.
+/// How often [`KvServer::stopped`] looks at the node: a stop it reports is a fatal error, so
+/// a tenth of a second late costs nothing, and the check is one atomic load.
+pub const STOPPED_POLL: Duration = Duration::from_millis(100);
+
+/// A running replica. Dropping it kills the replica and its RESP front door (and releases its
+/// data directory).
 pub struct KvServer {
     node: Arc<NodeHandle<Replica>>,
     resp: Option<JoinHandle<()>>,
     resp_addr: Option<SocketAddr>,
+    /// The locked data directory, if the replica has one; unlocked when the server is dropped.
+    data_dir: Option<DataDir>,
+    /// Set by [`KvServer::kill`]: a stop that was asked for.
+    killed: AtomicBool,
 }
 
 impl KvServer {
-    /// Starts a replica.
+    /// Starts a replica. With [`Storage::Dir`], the directory is created if missing, locked,
+    /// checked against this replica's id and peer list (recorded at its first start), and the
+    /// replica restored from it.
     ///
     /// # Errors
-    /// [`ServerError`] if the id or the peer count is out of range.
+    /// [`ServerError`] if the id or the peer count is out of range, or the data directory is
+    /// in use, another cluster's or replica's, damaged, or cannot be read or written.
     ///
     /// # Panics
     /// If called outside a tokio runtime.
@@ -215,13 +250,30 @@ impl KvServer {
             });
         }
         let peer_count = u32::try_from(count).expect("at most REPLICAS_MAX");
-        let replica = Replica::new(config.id, peer_count, config.seed);
+        let (replica, data_dir) = match &config.storage {
+            Storage::InMemory => (Replica::new(config.id, peer_count, config.seed), None),
+            Storage::Dir(dir) => {
+                let opened = DataDir::open(dir, config.id, &config.peers)?;
+                let replica = Replica::open(
+                    config.id,
+                    peer_count,
+                    config.seed,
+                    rsm::Config::default(),
+                    &opened.image,
+                )
+                .map_err(|error| ServerError::Open {
+                    dir: dir.clone(),
+                    error,
+                })?;
+                (replica, Some(opened))
+            }
+        };
         let node_config = NodeConfig {
             id: config.id,
             listener: config.listener,
             peers: config.peers,
             tick: TICK,
-            data_dir: None,
+            data_dir: data_dir.as_ref().map(|d| d.dir.clone()),
         };
         let resp_addr = config.resp.as_ref().and_then(|l| l.local_addr().ok());
         let node = Arc::new(spawn_node(replica, node_config));
@@ -233,6 +285,8 @@ impl KvServer {
             node,
             resp,
             resp_addr,
+            data_dir,
+            killed: AtomicBool::new(false),
         })
     }
 
@@ -257,6 +311,7 @@ impl KvServer {
                 listener,
                 resp,
                 seed: i as u64 + 1,
+                storage: Storage::InMemory,
             };
             servers.push(KvServer::spawn(config).map_err(std::io::Error::other)?);
         }
@@ -275,8 +330,14 @@ impl KvServer {
         }
     }
 
+    /// The data directory, if the replica keeps its state on disk.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_ref().map(|d| d.dir.as_path())
+    }
+
     /// Stops the replica abruptly, as a crash would (its RESP front door too).
     pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
         if let Some(resp) = &self.resp {
             resp.abort();
         }
@@ -286,6 +347,25 @@ impl KvServer {
     /// True once the replica has stopped.
     pub fn is_finished(&self) -> bool {
         self.node.is_finished()
+    }
+
+    /// Waits until the replica's node stops on its own, which it does when a write or fsync of
+    /// its data directory fails (the runtime logs the error): it can no longer keep its
+    /// promises, so it stops as a crash would, having acknowledged nothing that is not on disk.
+    /// Never returns after [`KvServer::kill`], or while the replica runs.
+    pub async fn stopped(&self) {
+        // The runtime offers no stop notification, only `is_finished`; see STOPPED_POLL.
+        let mut poll = tokio::time::interval(STOPPED_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            if self.killed.load(Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
+            if self.node.is_finished() {
+                return;
+            }
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! kvpaxos as real processes under a crash (issue 5, "Real processes and real clients"): three
-//! `dsys kv serve`, four clerks writing and reading the same few keys, the leader SIGKILLed
-//! midway (replicas have no disk, so it stays down: the other two elect a leader and go on).
-//! Every operation is recorded with wall-clock times and the history must be linearizable.
-//! Restarted afterwards, the old leader (with none of its state) must refuse to serve.
+//! `dsys kv serve --in-memory`, four clerks writing and reading the same few keys, the leader
+//! SIGKILLed midway (it keeps nothing on disk, so it stays down: the other two elect a leader
+//! and go on). Every operation is recorded with wall-clock times and the history must be
+//! linearizable. Restarted afterwards, the old leader (with none of its state) must refuse to
+//! serve. `kv_durable` does the same with data directories, where a restart keeps everything.
 
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
@@ -127,7 +128,7 @@ async fn kv_sigkill_the_leader_history_stays_linearizable() {
         "the survivors do not agree on a new leader: {named:?}"
     );
 
-    // Started again, the old leader has none of its state (no disk): it must not rejoin, and
+    // Started again, the old leader has none of its state (in memory): it must not rejoin, and
     // it says so to clients instead of answering.
     replicas[leader].restart();
     let resp = replicas[leader].resp.expect("started with --resp");

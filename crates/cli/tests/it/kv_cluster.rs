@@ -1,9 +1,11 @@
-//! Shared by the kvpaxos process tests: a cluster of `dsys kv serve` processes on loopback.
+//! Shared by the kvpaxos process tests: a cluster of `dsys kv serve` processes on loopback,
+//! in memory or each with a data directory under a [`Scratch`] root.
 
 #![allow(clippy::disallowed_methods)] // Real processes: waits are bounded by wall-clock time.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// One `dsys kv serve` process. Killed (SIGKILL) when dropped.
@@ -16,24 +18,36 @@ pub struct Replica {
     pub addr: SocketAddr,
     /// Its RESP address, if started with `--resp`.
     pub resp: Option<SocketAddr>,
+    /// Its data directory (`None` in memory); its log (stderr) goes next to it.
+    pub data_dir: Option<PathBuf>,
 }
 
-impl Replica {
-    /// SIGKILL, and reap.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A directory under the system's temporary directory for one test, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new, empty directory named after `test` and this process.
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("dsys-it-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 
-impl Drop for Replica {
+impl Drop for Scratch {
     fn drop(&mut self) {
-        self.kill();
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 /// Free loopback addresses: bound on port 0, then released for the processes to bind.
-fn free_addrs(count: usize) -> Vec<SocketAddr> {
+pub fn free_addrs(count: usize) -> Vec<SocketAddr> {
     let probes: Vec<_> = (0..count)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
         .collect();
@@ -43,14 +57,24 @@ fn free_addrs(count: usize) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Starts `count` replicas (with a RESP listener on a free port each if `resp`) and waits
-/// for each to print its readiness line. A freed probe port can be taken by someone else
+/// Starts `count` in-memory replicas (with a RESP listener on a free port each if `resp`) and
+/// waits for each to print its readiness line. A freed probe port can be taken by someone else
 /// before the replica binds it; then the replica exits at once (closing its stdout), and the
 /// whole cluster is started again on new ports, up to [`START_ATTEMPTS`] times.
 pub fn start(count: usize, resp: bool) -> Vec<Replica> {
+    start_with(count, resp, None)
+}
+
+/// [`start`] with durable replicas: replica `i` keeps its state in `root/kv-i`, and logs to
+/// `root/kv-i.log`.
+pub fn start_durable(count: usize, resp: bool, root: &Path) -> Vec<Replica> {
+    start_with(count, resp, Some(root))
+}
+
+fn start_with(count: usize, resp: bool, root: Option<&Path>) -> Vec<Replica> {
     let mut failures = Vec::new();
     for _ in 0..START_ATTEMPTS {
-        match try_start(count, resp) {
+        match try_start(count, resp, root) {
             Ok(replicas) => return replicas,
             Err(why) => failures.push(why),
         }
@@ -61,7 +85,7 @@ pub fn start(count: usize, resp: bool) -> Vec<Replica> {
 /// Attempts to start the whole cluster.
 const START_ATTEMPTS: usize = 3;
 
-fn try_start(count: usize, resp: bool) -> Result<Vec<Replica>, String> {
+fn try_start(count: usize, resp: bool, root: Option<&Path>) -> Result<Vec<Replica>, String> {
     let peers = free_addrs(count);
     let list = peers
         .iter()
@@ -81,29 +105,51 @@ fn try_start(count: usize, resp: bool) -> Result<Vec<Replica>, String> {
         if resp {
             args.extend(["--resp".into(), "127.0.0.1:0".into()]);
         }
-        let (child, resp) = spawn(id, *addr, &args)?;
+        let data_dir = root.map(|root| root.join(format!("kv-{id}")));
+        match &data_dir {
+            Some(dir) => {
+                // A failed attempt recorded other ports there: start each attempt afresh.
+                let _ = std::fs::remove_dir_all(dir);
+                args.extend(["--data-dir".into(), dir.display().to_string()]);
+            }
+            None => args.push("--in-memory".into()),
+        }
+        let (child, resp) = spawn(id, *addr, &args, data_dir.as_deref())?;
         replicas.push(Replica {
             child,
             id,
             args,
             addr: *addr,
             resp,
+            data_dir,
         });
     }
     Ok(replicas)
 }
 
 /// Starts one `dsys kv serve` with `args` and waits for its readiness line; returns the process
-/// and its RESP address, if it has one.
+/// and its RESP address, if it has one. With a data directory, stderr is appended to a log
+/// file beside it, so a failing test can show what the replica said.
 fn spawn(
     id: usize,
     addr: SocketAddr,
     args: &[String],
+    data_dir: Option<&Path>,
 ) -> Result<(Child, Option<SocketAddr>), String> {
+    let stderr = match data_dir {
+        Some(dir) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path(dir))
+                .expect("open the replica's log"),
+        ),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn dsys kv serve");
     let stdout = child.stdout.take().expect("piped stdout");
@@ -115,7 +161,7 @@ fn spawn(
         return Err(format!("dsys {args:?} printed {line:?}"));
     }
     let resp = if args.iter().any(|a| a == "--resp") {
-        let resp = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+        let resp = resp_in(&line);
         if resp.is_none() {
             let _ = child.kill();
             let _ = child.wait();
@@ -128,16 +174,111 @@ fn spawn(
     Ok((child, resp))
 }
 
+/// The RESP address in a listening line (`... resp ADDR ...`), if any.
+fn resp_in(line: &str) -> Option<SocketAddr> {
+    line.split_once(" resp ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+}
+
+fn log_path(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().expect("a named directory").to_owned();
+    name.push(".log");
+    dir.with_file_name(name)
+}
+
+/// A `dsys` process started by hand, with its first line of output. Killed (SIGKILL) and
+/// reaped when dropped.
+pub struct Serving {
+    /// The process.
+    pub child: Child,
+    /// The first line it printed (a server's listening line).
+    pub line: String,
+}
+
+impl Serving {
+    /// Spawns `command` with its stdout piped here and waits for its first line.
+    pub fn spawn(mut command: Command) -> Serving {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn a dsys process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the first line");
+        Serving { child, line }
+    }
+
+    /// Spawns `dsys ARGS` (stderr discarded) and waits until it printed a `kv replica` line.
+    pub fn start(args: &[&str]) -> Serving {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dsys"));
+        command.args(args).stderr(Stdio::null());
+        let serving = Serving::spawn(command);
+        assert!(
+            serving.line.starts_with("kv replica"),
+            "{args:?} printed {:?}",
+            serving.line
+        );
+        serving
+    }
+
+    /// The RESP address of its listening line, if it has one.
+    pub fn resp(&self) -> Option<SocketAddr> {
+        resp_in(&self.line)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Replica {
-    /// Starts the replica again, with the same arguments, after [`Replica::kill`]: a new
-    /// process with none of the old one's state (there is no disk).
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Replica {
+    /// Starts the replica again, with the same arguments, after [`Replica::kill`]: in memory, a
+    /// new process with none of the old one's state; with a data directory, the replica
+    /// restored from it.
     ///
     /// # Panics
     /// If it does not come up (its peer address may have been taken meanwhile).
     pub fn restart(&mut self) {
-        let (child, resp) = spawn(self.id, self.addr, &self.args).expect("restart the replica");
+        let (child, resp) = spawn(self.id, self.addr, &self.args, self.data_dir.as_deref())
+            .unwrap_or_else(|why| panic!("restart the replica: {why}\n{}", self.log()));
         self.child = child;
         self.resp = resp;
+    }
+
+    /// Deletes the replica's data directory, as a lost disk would (after [`Replica::kill`]).
+    ///
+    /// # Panics
+    /// If it has none, or it cannot be removed.
+    pub fn wipe(&self) {
+        let dir = self.data_dir.as_ref().expect("a durable replica");
+        std::fs::remove_dir_all(dir).expect("remove the data directory");
+    }
+
+    /// What the replica wrote to stderr so far (durable replicas only; "" otherwise).
+    pub fn log(&self) -> String {
+        self.data_dir
+            .as_deref()
+            .and_then(|dir| std::fs::read_to_string(log_path(dir)).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -147,35 +288,50 @@ impl Replica {
     /// # Panics
     /// If the replica has no RESP port or does not answer with a bulk string.
     pub fn info(&self) -> String {
-        use std::io::{Read, Write};
-        let addr = self.resp.expect("started with --resp");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect to RESP");
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .expect("set a read timeout");
-        stream
-            .write_all(b"*1\r\n$4\r\nINFO\r\n")
-            .expect("send INFO");
-        let mut reader = BufReader::new(stream);
-        let mut header = String::new();
-        reader.read_line(&mut header).expect("read the bulk header");
-        let len: usize = header
-            .trim()
-            .strip_prefix('$')
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("INFO answered {header:?}"));
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).expect("read the INFO text");
-        String::from_utf8(body).expect("INFO is text")
+        self.try_info()
+            .unwrap_or_else(|why| panic!("INFO of replica {}: {why}", self.id))
+    }
+
+    /// [`Replica::info`], or why there is none (the replica is down, say).
+    pub fn try_info(&self) -> Result<String, String> {
+        info_at(self.resp.ok_or("not started with --resp")?)
     }
 
     /// The leader this replica believes in, from its `INFO`.
     pub fn leader(&self) -> Option<usize> {
-        self.info()
-            .lines()
-            .find_map(|l| l.strip_prefix("leader_id:"))
-            .and_then(|id| id.trim().parse().ok())
+        info_field(&self.info(), "leader_id")
     }
+}
+
+/// The `INFO` text of the replica whose RESP port is `addr` (raw RESP, no redis-cli needed),
+/// or why there is none.
+pub fn info_at(addr: SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"*1\r\n$4\r\nINFO\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).map_err(|e| e.to_string())?;
+    let len: usize = header
+        .trim()
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("INFO answered {header:?}"))?;
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+    String::from_utf8(body).map_err(|e| e.to_string())
+}
+
+/// A numeric `name:value` field of an `INFO` text.
+pub fn info_field<T: std::str::FromStr>(info: &str, name: &str) -> Option<T> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Waits (at most 5 s) until every replica names the same leader, and returns it.

@@ -1,7 +1,10 @@
 //! `dsys kv` as a user meets it: malformed arguments are usage errors (exit 2), well-formed
 //! but impossible values are errors (exit 1) with a message naming the value, and a client
-//! with no replica to talk to exits 1 saying so. Never a panic.
+//! with no replica to talk to exits 1 saying so. A data directory that is another cluster's,
+//! another replica's or in use by another process is refused, naming the mismatch. Never a
+//! panic.
 
+use super::kv_cluster::{Scratch, Serving, free_addrs};
 use std::process::Command;
 
 fn dsys(args: &[&str]) -> (Option<i32>, String) {
@@ -35,6 +38,27 @@ fn kv_bad_arguments_are_usage_errors() {
             PEERS,
             "--resp",
             "999.1.1.1:1",
+        ],
+        &[
+            "kv",
+            "serve",
+            "--id",
+            "0",
+            "--peers",
+            PEERS,
+            "--in-memory",
+            "--data-dir",
+            "d",
+        ],
+        &[
+            "kv",
+            "serve",
+            "--id",
+            "0",
+            "--peers",
+            PEERS,
+            "--data-dir",
+            "",
         ],
         &["kv", "get", "k"],
         &["kv", "get", "--servers", "127.0.0.1:1"],
@@ -143,10 +167,106 @@ fn kv_serve_on_a_taken_address_fails_clearly() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let peers = format!("{addr},127.0.0.1:2,127.0.0.1:3");
-    let (code, stderr) = dsys(&["kv", "serve", "--id", "0", "--peers", &peers]);
+    let (code, stderr) = dsys(&["kv", "serve", "--id", "0", "--peers", &peers, "--in-memory"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("binding the peer address {addr}")),
         "{stderr}"
     );
+}
+
+fn join(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A data directory remembers its cluster: started again with the peers in another order,
+/// another list, or another id, the replica exits 1 naming what it recorded and what it got.
+#[test]
+fn kv_serve_refuses_a_directory_of_another_cluster() {
+    let scratch = Scratch::new("kv-other-cluster");
+    let dir = scratch.path().join("kv-0");
+    let dir_arg = dir.display().to_string();
+    let addrs = free_addrs(4);
+    let recorded = join(&addrs[..3]);
+    drop(Serving::start(&[
+        "kv",
+        "serve",
+        "--id",
+        "0",
+        "--peers",
+        &recorded,
+        "--data-dir",
+        &dir_arg,
+    ]));
+    let reordered = join(&[addrs[0], addrs[2], addrs[1]]);
+    let other = join(&[addrs[0], addrs[1], addrs[3]]);
+    for given in [&reordered, &other] {
+        let (code, stderr) = dsys(&[
+            "kv",
+            "serve",
+            "--id",
+            "0",
+            "--peers",
+            given,
+            "--data-dir",
+            &dir_arg,
+        ]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let want = format!(
+            "belongs to a cluster with peers {recorded}, but this replica was started with peers {given}"
+        );
+        assert!(stderr.contains(&want), "want {want:?} in {stderr}");
+        assert!(stderr.contains("kv-cluster"), "{stderr}");
+    }
+    let (code, stderr) = dsys(&[
+        "kv",
+        "serve",
+        "--id",
+        "1",
+        "--peers",
+        &recorded,
+        "--data-dir",
+        &dir_arg,
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("belongs to replica 0, not to replica 1"),
+        "{stderr}"
+    );
+}
+
+/// Two replicas given the same data directory: the second exits 1 naming the directory, and
+/// the first keeps it.
+#[test]
+fn kv_serve_refuses_a_directory_in_use() {
+    let scratch = Scratch::new("kv-locked");
+    let dir_arg = scratch.path().join("shared").display().to_string();
+    let peers = join(&free_addrs(3));
+    let _first = Serving::start(&[
+        "kv",
+        "serve",
+        "--id",
+        "0",
+        "--peers",
+        &peers,
+        "--data-dir",
+        &dir_arg,
+    ]);
+    let (code, stderr) = dsys(&[
+        "kv",
+        "serve",
+        "--id",
+        "1",
+        "--peers",
+        &peers,
+        "--data-dir",
+        &dir_arg,
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let want = format!("data directory {dir_arg} is in use by another process");
+    assert!(stderr.contains(&want), "want {want:?} in {stderr}");
 }

@@ -3,6 +3,7 @@
 mod bench_e2e;
 mod kv_chaos;
 mod kv_cluster;
+mod kv_durable;
 mod kv_resp;
 mod kv_usage;
 mod pb_procs;

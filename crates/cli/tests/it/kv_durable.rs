@@ -1,0 +1,577 @@
+//! kvpaxos durability as real processes (issue 10, "Real processes"): three `dsys kv serve`
+//! with data directories, four clerks putting, appending and reading a few keys all along, and
+//! replicas SIGKILLed (`kill -9`) and started again on their directories: one at a time (the
+//! leader every other time), then all three at once, and last one replica whose directory was
+//! wiped. Every operation is recorded with wall-clock times; the history, with a final read of
+//! every key, must be linearizable, and every acknowledged append must be in its key's final
+//! value exactly once.
+//!
+//! The wipe comes last and nothing is killed after it: a replica that lost its disk comes back
+//! as a learner that answers `Unavailable` (it must not vote with promises it forgot), so from
+//! then on only two replicas vote and a further kill would stop the cluster. The test checks
+//! that the other two keep serving and that the wiped one refuses rather than answering
+//! wrongly (its answers are in the history too).
+
+#![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
+
+use super::kv_cluster::{self, Replica, Scratch, Serving, info_field};
+use check::{Budget, History, KvInput, KvOutput, check_kv};
+use kvpaxos::Op;
+use kvpaxos::server::TcpClerk;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Clerks running at once.
+const CLIENTS: u64 = 4;
+/// Single-replica kills (each followed by a restart on the same directory), at least; more,
+/// up to [`KILLS_MAX`], until every replica has taken a snapshot (so kills also fall after a
+/// snapshot and the cut of the log below it).
+const KILLS: u64 = 8;
+const KILLS_MAX: u64 = 16;
+/// One operation's deadline: a leader's death costs an election and a retry or two.
+const OP_DEADLINE: Duration = Duration::from_secs(5);
+/// Every wait for a condition (progress, a replica catching up, a refusal) is bounded by this.
+const WAIT_MAX: Duration = Duration::from_secs(20);
+/// Operations the clerks must complete in each phase (with a replica down, after it is back)
+/// to show the cluster serves: a few hundred milliseconds of load.
+const PROGRESS_OPS: u64 = 200;
+/// Keys that are put, appended to and read (`k0`..), and keys only appended to and read
+/// (`a0`..), whose final value must hold every acknowledged append.
+const MIXED_KEYS: u64 = 3;
+const APPEND_KEYS: u64 = 2;
+/// The history's client ids of the probes of the wiped replica and of the final reads.
+const PROBE_CLIENT: u64 = 1000;
+const FINAL_CLIENT: u64 = 1001;
+/// Seeds the choice of victims (printed, so a failing run says what it did).
+const SEED: u64 = 10;
+
+/// What the clerks and the test share.
+struct Shared {
+    history: Mutex<History>,
+    completed: AtomicU64,
+    stop: AtomicBool,
+    start: Instant,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).expect("a short test")
+    }
+
+    fn invoke(&self, client: u64, input: KvInput) -> check::OpId {
+        let call = self.now();
+        self.history
+            .lock()
+            .expect("lock")
+            .invoke(client, input, call)
+    }
+
+    fn complete(&self, op: check::OpId, output: KvOutput) {
+        let ret = self.now();
+        self.history.lock().expect("lock").complete(op, output, ret);
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The next operation of a clerk: a Get, Put or Append on a mixed key, or a Get or Append on
+/// an append-only key; every written value is unique (`c<client>.<n>`, space-terminated).
+fn pick(rng: &mut rpc::Rng, client: u64, n: u64) -> (Op, KvInput) {
+    let k = rng.below(MIXED_KEYS + APPEND_KEYS);
+    let value = format!("c{client}.{n} ");
+    let (key, kind) = if k < MIXED_KEYS {
+        (format!("k{k}"), rng.below(3))
+    } else {
+        (format!("a{}", k - MIXED_KEYS), 2 * rng.below(2))
+    };
+    match kind {
+        0 => (Op::Get { key: key.clone() }, KvInput::get(key)),
+        1 => (
+            Op::Put {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            KvInput::put(key, value),
+        ),
+        _ => (
+            Op::Append {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            KvInput::append(key, value),
+        ),
+    }
+}
+
+/// Runs `op` through `clerk`, recorded in the history as `client`'s; the value if it
+/// completed. A timed-out operation stays pending: it may or may not have run.
+async fn run_recorded(
+    shared: &Shared,
+    client: u64,
+    clerk: &mut TcpClerk,
+    op: Op,
+    input: KvInput,
+) -> Option<String> {
+    let is_get = matches!(op, Op::Get { .. });
+    let id = shared.invoke(client, input);
+    let value = clerk.run(op, OP_DEADLINE).await.ok()?;
+    let output = if is_get {
+        KvOutput::value(value.clone())
+    } else {
+        KvOutput::Ok
+    };
+    shared.complete(id, output);
+    Some(value)
+}
+
+/// A clerk running operations until told to stop.
+async fn client(id: u64, servers: Vec<SocketAddr>, shared: Arc<Shared>) {
+    let mut clerk = TcpClerk::new(&servers);
+    let mut rng = rpc::Rng::new(id + 1);
+    let mut n = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        n += 1;
+        let (op, input) = pick(&mut rng, id, n);
+        run_recorded(&shared, id, &mut clerk, op, input).await;
+    }
+}
+
+/// Three durable replicas under four clerks: 8 to 16 single kills (leader, random, leader, ...,
+/// until every replica took a snapshot) each followed by a restart on the replica's directory,
+/// a wait until it caught up, and more load; then
+/// all three killed and restarted; then one replica's directory wiped before its restart.
+/// After every fault the clerks must complete operations again within [`WAIT_MAX`]; the wiped
+/// replica must refuse with "replica unavailable". Then: a final read of every key, the
+/// history checked for linearizability, and every acknowledged append found exactly once.
+#[test]
+fn kv_durable_replicas_keep_every_write_through_kill_9() {
+    let scratch = Scratch::new("kv-durable");
+    let mut replicas = kv_cluster::start_durable(3, true, scratch.path());
+    let addrs: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let shared = Arc::new(Shared {
+        history: Mutex::new(History::new()),
+        completed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        start: Instant::now(),
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let mut servers = addrs.clone();
+            servers.rotate_left(id as usize % addrs.len());
+            runtime.spawn(client(id, servers, shared.clone()))
+        })
+        .collect();
+    let mut rng = rpc::Rng::new(SEED);
+    await_progress(&shared, &replicas, "before any kill");
+
+    let mut round = 0;
+    while round < KILLS || (round < KILLS_MAX && !all_snapshotted(&replicas)) {
+        let leader = leader_of(&replicas);
+        let victim = match leader {
+            Some(leader) if round % 2 == 0 => leader,
+            _ => rng.below(3) as usize,
+        };
+        let role = if leader == Some(victim) {
+            "leader"
+        } else {
+            "follower"
+        };
+        eprintln!(
+            "{:?} round {round}: kill -9 replica {victim} ({role})",
+            shared.start.elapsed()
+        );
+        replicas[victim].kill();
+        await_progress(&shared, &replicas, &format!("replica {victim} down"));
+        replicas[victim].restart();
+        await_caught_up(&replicas, victim);
+        await_progress(&shared, &replicas, &format!("replica {victim} back"));
+        round += 1;
+    }
+    eprintln!(
+        "{round} kills; every replica took a snapshot: {}",
+        all_snapshotted(&replicas)
+    );
+
+    eprintln!("kill -9 all three");
+    for replica in &mut replicas {
+        replica.kill();
+    }
+    for replica in &mut replicas {
+        replica.restart();
+    }
+    await_progress(&shared, &replicas, "all three restarted");
+    for i in 0..replicas.len() {
+        await_caught_up(&replicas, i);
+    }
+
+    let wiped = rng.below(3) as usize;
+    eprintln!("kill -9 replica {wiped}, wipe its directory, restart it");
+    replicas[wiped].kill();
+    replicas[wiped].wipe();
+    replicas[wiped].restart();
+    await_progress(&shared, &replicas, &format!("replica {wiped} wiped"));
+    await_refusal(&shared, &replicas, wiped);
+
+    shared.stop.store(true, Ordering::Relaxed);
+    for task in clients {
+        runtime.block_on(task).expect("a clerk task");
+    }
+    let survivors: Vec<SocketAddr> = (0..addrs.len())
+        .filter(|i| *i != wiped)
+        .map(|i| addrs[i])
+        .collect();
+    let finals = runtime.block_on(final_reads(&shared, &survivors));
+    let slots = replicas
+        .iter()
+        .filter_map(|r| r.try_info().ok())
+        .filter_map(|info| info_field::<u64>(&info, "applied_slots"))
+        .max();
+    drop(runtime);
+    let shared = Arc::try_unwrap(shared)
+        .map_err(|_| "the clerks are done")
+        .expect("no other owner");
+    let history = shared.history.into_inner().expect("lock");
+    eprintln!(
+        "{} operations ({} completed) in {:?}; {slots:?} slots; final values of {} bytes",
+        history.len(),
+        shared.completed.load(Ordering::Relaxed),
+        shared.start.elapsed(),
+        finals.values().map(String::len).sum::<usize>()
+    );
+    check_appends_kept(&history, &finals);
+    check_kv(&history, Budget::default()).assert_linearizable();
+}
+
+/// Waits until the clerks complete [`PROGRESS_OPS`] more operations.
+fn await_progress(shared: &Shared, replicas: &[Replica], what: &str) {
+    let target = shared.completed.load(Ordering::Relaxed) + PROGRESS_OPS;
+    let deadline = Instant::now() + WAIT_MAX;
+    while shared.completed.load(Ordering::Relaxed) < target {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the clerks completed fewer than {PROGRESS_OPS} operations in {WAIT_MAX:?}\n{}",
+            logs(replicas)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True once every replica has a snapshot on disk.
+fn all_snapshotted(replicas: &[Replica]) -> bool {
+    replicas.iter().all(|r| {
+        let dir = r.data_dir.as_ref().expect("durable replicas");
+        dir.join(rsm::SNAPSHOT_FILE).exists()
+    })
+}
+
+/// The leader one of the replicas that answer names, if any.
+fn leader_of(replicas: &[Replica]) -> Option<usize> {
+    replicas
+        .iter()
+        .filter_map(|r| r.try_info().ok())
+        .find_map(|info| info_field(&info, "leader_id"))
+}
+
+/// Waits until replica `i` names a leader and has applied every slot that the others had
+/// applied when the wait began.
+fn await_caught_up(replicas: &[Replica], i: usize) {
+    let target = (0..replicas.len())
+        .filter(|j| *j != i)
+        .filter_map(|j| replicas[j].try_info().ok())
+        .filter_map(|info| info_field::<u64>(&info, "applied_slots"))
+        .max()
+        .unwrap_or(0);
+    let deadline = Instant::now() + WAIT_MAX;
+    loop {
+        let info = replicas[i].try_info().unwrap_or_default();
+        let applied: u64 = info_field(&info, "applied_slots").unwrap_or(0);
+        let leader: Option<u64> = info_field(&info, "leader_id");
+        if leader.is_some() && applied >= target {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica {i} did not catch up to slot {target} in {WAIT_MAX:?}: {info:?}\n{}",
+            logs(replicas)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until the wiped replica `wiped` answers a GET with "replica unavailable". Every GET
+/// it does answer goes into the history, so a wrong value fails the check.
+fn await_refusal(shared: &Shared, replicas: &[Replica], wiped: usize) {
+    let addr = replicas[wiped].resp.expect("started with --resp");
+    let deadline = Instant::now() + WAIT_MAX;
+    loop {
+        let op = shared.invoke(PROBE_CLIENT, KvInput::get("k0"));
+        match resp_get(addr, "k0") {
+            Ok(value) => shared.complete(op, KvOutput::value(value)),
+            Err(error) if error.starts_with("ERR replica unavailable") => return,
+            // Another error (a timeout, say) leaves the read pending: it constrains nothing.
+            Err(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wiped replica {wiped} did not refuse within {WAIT_MAX:?}\n{}",
+            logs(replicas)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads every key through `servers` (the replicas that still vote), into the history too.
+async fn final_reads(shared: &Shared, servers: &[SocketAddr]) -> BTreeMap<String, String> {
+    let mut clerk = TcpClerk::new(servers);
+    let keys = (0..MIXED_KEYS)
+        .map(|k| format!("k{k}"))
+        .chain((0..APPEND_KEYS).map(|k| format!("a{k}")));
+    let mut finals = BTreeMap::new();
+    for key in keys {
+        let op = Op::Get { key: key.clone() };
+        let value = run_recorded(shared, FINAL_CLIENT, &mut clerk, op, KvInput::get(&key))
+            .await
+            .unwrap_or_else(|| panic!("the final read of {key} got no answer"));
+        finals.insert(key, value);
+    }
+    finals
+}
+
+/// Every acknowledged append to an append-only key is in its final value exactly once, and
+/// every value there comes from an append that was tried.
+fn check_appends_kept(history: &History, finals: &BTreeMap<String, String>) {
+    let mut tried: BTreeMap<&str, Vec<(&str, bool)>> = BTreeMap::new();
+    for (_, op) in history.iter() {
+        if let KvInput::Append { key, value } = op.input()
+            && key.starts_with('a')
+        {
+            tried
+                .entry(key.as_str())
+                .or_default()
+                .push((value.trim_end(), !op.is_pending()));
+        }
+    }
+    for (key, appends) in tried {
+        let tokens: Vec<&str> = finals[key].split_whitespace().collect();
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for token in &tokens {
+            *count.entry(token).or_default() += 1;
+        }
+        for (value, acknowledged) in &appends {
+            let n = count.remove(value).unwrap_or(0);
+            assert!(n <= 1, "{key}: append {value:?} took effect {n} times");
+            assert!(
+                n == 1 || !acknowledged,
+                "{key}: acknowledged append {value:?} is missing from the final value"
+            );
+        }
+        assert!(
+            count.is_empty(),
+            "{key}: values nobody appended: {:?}",
+            count.keys()
+        );
+    }
+}
+
+/// One GET over a fresh RESP connection: the value, or the error reply's text.
+fn resp_get(addr: SocketAddr, key: &str) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let command = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+    stream
+        .write_all(command.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    let line = line.trim_end();
+    if let Some(error) = line.strip_prefix('-') {
+        return Err(error.to_string());
+    }
+    let len: usize = line
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("GET answered {line:?}"))?;
+    let mut body = vec![0; len + 2];
+    reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+    body.truncate(len);
+    String::from_utf8(body).map_err(|e| e.to_string())
+}
+
+/// The end of every replica's log, for a failure message.
+fn logs(replicas: &[Replica]) -> String {
+    let mut text = String::new();
+    for (i, replica) in replicas.iter().enumerate() {
+        let log = replica.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(15)..];
+        text.push_str(&format!("--- replica {i} log (last lines) ---\n"));
+        for line in tail {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A replica whose disk fails (issue 10, "I/O errors"): run under `ulimit -f` (with SIGXFSZ
+/// ignored, so a write past the limit fails with EFBIG as a full disk fails with ENOSPC), a
+/// one-replica cluster takes Puts of 1 KB until its log cannot grow. It must exit 1 saying its
+/// disk failed, not hang; started again on the same directory without the limit, it has every
+/// Put it acknowledged (the torn end of its log is cut).
+#[test]
+fn kv_serve_exits_when_its_disk_fails_and_keeps_what_it_acknowledged() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let scratch = Scratch::new("kv-disk-full");
+    let dir = scratch.path().join("kv-0").display().to_string();
+    let addr = kv_cluster::free_addrs(1)[0];
+    let peers = addr.to_string();
+    let serve = [
+        "kv",
+        "serve",
+        "--id",
+        "0",
+        "--peers",
+        &peers,
+        "--resp",
+        "127.0.0.1:0",
+        "--data-dir",
+        &dir,
+    ];
+    // 8 blocks: 4 KiB (dash) or 8 KiB (bash) of log, a few Puts' worth.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", r#"trap "" XFSZ; ulimit -f 8; exec "$0" "$@""#])
+        .arg(env!("CARGO_BIN_EXE_dsys"))
+        .args(serve)
+        .stderr(Stdio::piped());
+    let mut limited = Serving::spawn(command);
+    let resp = limited.resp().expect("a RESP address");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let value = |i: usize| format!("{i:04}").repeat(250);
+    let mut acknowledged = Vec::new();
+    let mut applied = 0;
+    let mut clerk = TcpClerk::new(&[addr]);
+    let deadline = Instant::now() + WAIT_MAX;
+    let status = loop {
+        if let Some(status) = limited.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the replica did not stop");
+        let i = acknowledged.len();
+        let op = Op::Put {
+            key: format!("k{i}"),
+            value: value(i),
+        };
+        if runtime
+            .block_on(clerk.run(op, Duration::from_secs(1)))
+            .is_ok()
+        {
+            acknowledged.push(i);
+            let info = kv_cluster::info_at(resp).unwrap_or_default();
+            applied = info_field(&info, "applied_slots").unwrap_or(applied);
+        }
+    };
+    let mut stderr = String::new();
+    limited
+        .child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let want = format!(
+        "kv replica 0 stopped on its own: a write or fsync in its data directory {dir} failed"
+    );
+    assert!(stderr.contains(&want), "want {want:?} in {stderr}");
+    assert!(stderr.contains("File too large"), "the cause: {stderr}");
+    assert!(!acknowledged.is_empty(), "no Put went through: {stderr}");
+
+    let restarted = Serving::start(&serve);
+    // Work around an rsm bug (see the ignored test below): a client registering before the
+    // restarted replica re-applied its log could be handed an old session. Wait for the replay.
+    let resp = restarted.resp().expect("a RESP address");
+    let deadline = Instant::now() + WAIT_MAX;
+    while kv_cluster::info_at(resp)
+        .ok()
+        .and_then(|info| info_field::<u64>(&info, "applied_slots"))
+        < Some(applied)
+    {
+        assert!(Instant::now() < deadline, "no replay to slot {applied}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut clerk = TcpClerk::new(&[addr]);
+    for i in acknowledged {
+        let op = Op::Get {
+            key: format!("k{i}"),
+        };
+        let got = runtime.block_on(clerk.run(op, OP_DEADLINE));
+        assert_eq!(got.ok(), Some(value(i)), "acknowledged Put k{i}");
+    }
+}
+
+/// A replica restarted on its directory hands a new client a session of its own: a clerk that
+/// registers at once after the restart, then reads, sees the value written before the crash.
+///
+/// Ignored until rsm is fixed: a replica numbers its pending registrations (`waiter`) from 0 in
+/// every process, and the log it replays after a restart holds `Register` entries of its
+/// previous life with the same numbers, so a client registering before the replay (or before
+/// an older entry is decided) is answered with the old client's session; its Get then reads
+/// that session's cached reply of the Put ("", a wrong value) or, seq being stale, hangs.
+#[test]
+#[ignore = "rsm bug: waiter ids restart at 0 and match Register entries replayed from the log"]
+fn kv_restarted_replica_gives_a_new_client_a_new_session() {
+    let scratch = Scratch::new("kv-old-session");
+    let dir = scratch.path().join("kv-0").display().to_string();
+    let addr = kv_cluster::free_addrs(1)[0];
+    let peers = addr.to_string();
+    let serve = [
+        "kv",
+        "serve",
+        "--id",
+        "0",
+        "--peers",
+        &peers,
+        "--data-dir",
+        &dir,
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let first = Serving::start(&serve);
+    let put = Op::Put {
+        key: "k".into(),
+        value: "hello".into(),
+    };
+    runtime
+        .block_on(TcpClerk::new(&[addr]).run(put, OP_DEADLINE))
+        .expect("the Put");
+    drop(first);
+    for restart in 0..3 {
+        let _serving = Serving::start(&serve);
+        let get = Op::Get { key: "k".into() };
+        let got = runtime.block_on(TcpClerk::new(&[addr]).run(get, OP_DEADLINE));
+        assert_eq!(
+            got.ok().as_deref(),
+            Some("hello"),
+            "after restart {restart}"
+        );
+    }
+}
