@@ -1,16 +1,15 @@
 //! kvpaxos durability as real processes (issue 10, "Real processes"): three `dsys kv serve`
 //! with data directories, four clerks putting, appending and reading a few keys all along, and
 //! replicas SIGKILLed (`kill -9`) and started again on their directories: one at a time (the
-//! leader every other time), then all three at once, and last one replica whose directory was
+//! leader every other time), then all three at once, then one replica whose directory was
 //! wiped. Every operation is recorded with wall-clock times; the history, with a final read of
 //! every key, must be linearizable, and every acknowledged append must be in its key's final
 //! value exactly once.
 //!
-//! The wipe comes last and nothing is killed after it: a replica that lost its disk comes back
-//! as a learner that answers `Unavailable` (it must not vote with promises it forgot), so from
-//! then on only two replicas vote and a further kill would stop the cluster. The test checks
-//! that the other two keep serving and that the wiped one refuses rather than answering
-//! wrongly (its answers are in the history too).
+//! A replica that lost its disk must not vote with the promises it forgot: it answers
+//! `Unavailable` until it has rejoined ([`paxos::rejoin`]), then serves and votes again. The test
+//! reads through it (every answer goes into the history, so a wrong value fails the check)
+//! until it serves, then kills one of the other two: the cluster must go on, on its vote.
 
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
@@ -19,7 +18,8 @@ use check::{Budget, History, KvInput, KvOutput, check_kv};
 use kvpaxos::Op;
 use kvpaxos::server::TcpClerk;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,12 +37,12 @@ const OP_DEADLINE: Duration = Duration::from_secs(5);
 const WAIT_MAX: Duration = Duration::from_secs(20);
 /// Operations the clerks must complete in each phase (with a replica down, after it is back)
 /// to show the cluster serves: a few hundred milliseconds of load.
-const PROGRESS_OPS: u64 = 200;
+const PROGRESS_OPS: u64 = 400;
 /// Keys that are put, appended to and read (`k0`..), and keys only appended to and read
 /// (`a0`..), whose final value must hold every acknowledged append.
 const MIXED_KEYS: u64 = 3;
 const APPEND_KEYS: u64 = 2;
-/// The history's client ids of the probes of the wiped replica and of the final reads.
+/// The history's client ids of the reads through the wiped replica and of the final reads.
 const PROBE_CLIENT: u64 = 1000;
 const FINAL_CLIENT: u64 = 1001;
 /// Seeds the choice of victims (printed, so a failing run says what it did).
@@ -140,11 +140,11 @@ async fn client(id: u64, servers: Vec<SocketAddr>, shared: Arc<Shared>) {
 
 /// Three durable replicas under four clerks: 8 to 16 single kills (leader, random, leader, ...,
 /// until every replica took a snapshot) each followed by a restart on the replica's directory,
-/// a wait until it caught up, and more load; then
-/// all three killed and restarted; then one replica's directory wiped before its restart.
-/// After every fault the clerks must complete operations again within [`WAIT_MAX`]; the wiped
-/// replica must refuse with "replica unavailable". Then: a final read of every key, the
-/// history checked for linearizability, and every acknowledged append found exactly once.
+/// a wait until it caught up, and more load; then all three killed and restarted; then one
+/// replica's directory wiped before its restart, reads through it until it serves again, and
+/// one of the other two killed and restarted. After every fault the clerks must complete
+/// operations again within [`WAIT_MAX`]. Then: a final read of every key, the history checked
+/// for linearizability, and every acknowledged append found exactly once.
 #[test]
 fn kv_durable_replicas_keep_every_write_through_kill_9() {
     let scratch = Scratch::new("kv-durable");
@@ -170,64 +170,15 @@ fn kv_durable_replicas_keep_every_write_through_kill_9() {
         .collect();
     let mut rng = rpc::Rng::new(SEED);
     await_progress(&shared, &replicas, "before any kill");
-
-    let mut round = 0;
-    while round < KILLS || (round < KILLS_MAX && !all_snapshotted(&replicas)) {
-        let leader = leader_of(&replicas);
-        let victim = match leader {
-            Some(leader) if round % 2 == 0 => leader,
-            _ => rng.below(3) as usize,
-        };
-        let role = if leader == Some(victim) {
-            "leader"
-        } else {
-            "follower"
-        };
-        eprintln!(
-            "{:?} round {round}: kill -9 replica {victim} ({role})",
-            shared.start.elapsed()
-        );
-        replicas[victim].kill();
-        await_progress(&shared, &replicas, &format!("replica {victim} down"));
-        replicas[victim].restart();
-        await_caught_up(&replicas, victim);
-        await_progress(&shared, &replicas, &format!("replica {victim} back"));
-        round += 1;
-    }
-    eprintln!(
-        "{round} kills; every replica took a snapshot: {}",
-        all_snapshotted(&replicas)
-    );
-
-    eprintln!("kill -9 all three");
-    for replica in &mut replicas {
-        replica.kill();
-    }
-    for replica in &mut replicas {
-        replica.restart();
-    }
-    await_progress(&shared, &replicas, "all three restarted");
-    for i in 0..replicas.len() {
-        await_caught_up(&replicas, i);
-    }
-
-    let wiped = rng.below(3) as usize;
-    eprintln!("kill -9 replica {wiped}, wipe its directory, restart it");
-    replicas[wiped].kill();
-    replicas[wiped].wipe();
-    replicas[wiped].restart();
-    await_progress(&shared, &replicas, &format!("replica {wiped} wiped"));
-    await_refusal(&shared, &replicas, wiped);
+    kill_one_at_a_time(&shared, &mut replicas, &mut rng);
+    kill_all(&shared, &mut replicas);
+    wipe_one(&shared, &mut replicas, &mut rng);
 
     shared.stop.store(true, Ordering::Relaxed);
     for task in clients {
         runtime.block_on(task).expect("a clerk task");
     }
-    let survivors: Vec<SocketAddr> = (0..addrs.len())
-        .filter(|i| *i != wiped)
-        .map(|i| addrs[i])
-        .collect();
-    let finals = runtime.block_on(final_reads(&shared, &survivors));
+    let finals = runtime.block_on(final_reads(&shared, &addrs));
     let slots = replicas
         .iter()
         .filter_map(|r| r.try_info().ok())
@@ -247,6 +198,75 @@ fn kv_durable_replicas_keep_every_write_through_kill_9() {
     );
     check_appends_kept(&history, &finals);
     check_kv(&history, Budget::default()).assert_linearizable();
+}
+
+/// Kills one replica at a time (the leader every other round) and starts it again on its
+/// directory: at least [`KILLS`] times, more until every replica has taken a snapshot.
+fn kill_one_at_a_time(shared: &Shared, replicas: &mut [Replica], rng: &mut rpc::Rng) {
+    let mut round = 0;
+    while round < KILLS || (round < KILLS_MAX && !all_snapshotted(replicas)) {
+        let leader = leader_of(replicas);
+        let victim = match leader {
+            Some(leader) if round % 2 == 0 => leader,
+            _ => rng.below(3) as usize,
+        };
+        let role = if leader == Some(victim) {
+            "leader"
+        } else {
+            "follower"
+        };
+        eprintln!(
+            "{:?} round {round}: kill -9 replica {victim} ({role})",
+            shared.start.elapsed()
+        );
+        replicas[victim].kill();
+        await_progress(shared, replicas, &format!("replica {victim} down"));
+        replicas[victim].restart();
+        await_caught_up(replicas, victim);
+        await_progress(shared, replicas, &format!("replica {victim} back"));
+        round += 1;
+    }
+    eprintln!(
+        "{round} kills; every replica took a snapshot: {}",
+        all_snapshotted(replicas)
+    );
+}
+
+/// Kills every replica, then starts them all again on their directories.
+fn kill_all(shared: &Shared, replicas: &mut [Replica]) {
+    eprintln!("{:?} kill -9 all three", shared.start.elapsed());
+    for replica in replicas.iter_mut() {
+        replica.kill();
+    }
+    for replica in replicas.iter_mut() {
+        replica.restart();
+    }
+    await_progress(shared, replicas, "all three restarted");
+    for i in 0..replicas.len() {
+        await_caught_up(replicas, i);
+    }
+}
+
+/// Kills a replica and wipes its directory before starting it again; reads through it until
+/// it serves, then kills one of the other two, which the cluster survives only on its vote.
+fn wipe_one(shared: &Shared, replicas: &mut [Replica], rng: &mut rpc::Rng) {
+    let wiped = rng.below(3) as usize;
+    eprintln!(
+        "{:?} kill -9 replica {wiped}, wipe its directory, restart it",
+        shared.start.elapsed()
+    );
+    replicas[wiped].kill();
+    replicas[wiped].wipe();
+    replicas[wiped].restart();
+    let refusals = await_serving(shared, replicas, wiped);
+    await_progress(shared, replicas, &format!("replica {wiped} wiped"));
+    let other = (wiped + 1 + rng.below(2) as usize) % replicas.len();
+    eprintln!("the wiped replica refused {refusals} reads, then served; kill -9 replica {other}");
+    replicas[other].kill();
+    let what = format!("replica {other} down, the wiped {wiped} voting");
+    await_progress(shared, replicas, &what);
+    replicas[other].restart();
+    await_caught_up(replicas, other);
 }
 
 /// Waits until the clerks complete [`PROGRESS_OPS`] more operations.
@@ -305,22 +325,28 @@ fn await_caught_up(replicas: &[Replica], i: usize) {
     }
 }
 
-/// Waits until the wiped replica `wiped` answers a GET with "replica unavailable". Every GET
-/// it does answer goes into the history, so a wrong value fails the check.
-fn await_refusal(shared: &Shared, replicas: &[Replica], wiped: usize) {
+/// Waits until the wiped replica `wiped` answers a GET (it has rejoined), reading through its
+/// RESP port on one connection; returns how many reads it refused as "replica unavailable"
+/// first. Every GET it answers goes into the history, so a wrong value fails the check.
+fn await_serving(shared: &Shared, replicas: &[Replica], wiped: usize) -> u64 {
     let addr = replicas[wiped].resp.expect("started with --resp");
     let deadline = Instant::now() + WAIT_MAX;
+    let mut conn = None;
+    let mut refusals = 0;
     loop {
         let op = shared.invoke(PROBE_CLIENT, KvInput::get("k0"));
-        match resp_get(addr, "k0") {
-            Ok(value) => shared.complete(op, KvOutput::value(value)),
-            Err(error) if error.starts_with("ERR replica unavailable") => return,
-            // Another error (a timeout, say) leaves the read pending: it constrains nothing.
+        match resp_get(&mut conn, addr, "k0") {
+            Ok(value) => {
+                shared.complete(op, KvOutput::value(value));
+                return refusals;
+            }
+            // A refused or failed read stays pending: it constrains nothing.
+            Err(error) if error.starts_with("ERR replica unavailable") => refusals += 1,
             Err(_) => {}
         }
         assert!(
             Instant::now() < deadline,
-            "the wiped replica {wiped} did not refuse within {WAIT_MAX:?}\n{}",
+            "the wiped replica {wiped} did not serve within {WAIT_MAX:?} ({refusals} refusals)\n{}",
             logs(replicas)
         );
         std::thread::sleep(Duration::from_millis(5));
@@ -380,32 +406,60 @@ fn check_appends_kept(history: &History, finals: &BTreeMap<String, String>) {
     }
 }
 
-/// One GET over a fresh RESP connection: the value, or the error reply's text.
-fn resp_get(addr: SocketAddr, key: &str) -> Result<String, String> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
+/// One GET over the RESP connection in `conn` (opened if there is none, dropped after an I/O
+/// error): the value, or the error reply's text. One connection keeps one session, so the
+/// probes do not open a session each.
+fn resp_get(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    key: &str,
+) -> Result<String, String> {
+    let result = resp_get_on(conn, addr, key);
+    if let Err(RespError::Io(_)) = result {
+        *conn = None;
+    }
+    result.map_err(|e| match e {
+        RespError::Io(text) | RespError::Reply(text) => text,
+    })
+}
+
+enum RespError {
+    Io(String),
+    Reply(String),
+}
+
+fn resp_get_on(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    key: &str,
+) -> Result<String, RespError> {
+    let io = |e: std::io::Error| RespError::Io(e.to_string());
+    if conn.is_none() {
+        let stream = TcpStream::connect(addr).map_err(io)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io)?;
+        *conn = Some(BufReader::new(stream));
+    }
+    let reader = conn.as_mut().expect("connected above");
     let command = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
-    stream
-        .write_all(command.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
+    reader.get_mut().write_all(command.as_bytes()).map_err(io)?;
     let mut line = String::new();
-    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    if reader.read_line(&mut line).map_err(io)? == 0 {
+        return Err(RespError::Io("connection closed".into()));
+    }
     let line = line.trim_end();
     if let Some(error) = line.strip_prefix('-') {
-        return Err(error.to_string());
+        return Err(RespError::Reply(error.to_string()));
     }
     let len: usize = line
         .strip_prefix('$')
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("GET answered {line:?}"))?;
+        .ok_or_else(|| RespError::Io(format!("GET answered {line:?}")))?;
     let mut body = vec![0; len + 2];
-    reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+    reader.read_exact(&mut body).map_err(io)?;
     body.truncate(len);
-    String::from_utf8(body).map_err(|e| e.to_string())
+    String::from_utf8(body).map_err(|e| RespError::Io(e.to_string()))
 }
 
 /// The end of every replica's log, for a failure message.
@@ -431,7 +485,6 @@ fn logs(replicas: &[Replica]) -> String {
 /// Put it acknowledged (the torn end of its log is cut).
 #[test]
 fn kv_serve_exits_when_its_disk_fails_and_keeps_what_it_acknowledged() {
-    use std::io::Read;
     use std::process::{Command, Stdio};
     let scratch = Scratch::new("kv-disk-full");
     let dir = scratch.path().join("kv-0").display().to_string();
