@@ -103,6 +103,8 @@ struct Identity {
     amnesiac: bool,
     /// This peer votes from this instance on (see [`crate::rejoin`]).
     votes_from: Seq,
+    /// How many times this directory was opened before the run that wrote this.
+    boots: u64,
 }
 
 /// Why a peer's directory cannot be opened.
@@ -301,6 +303,7 @@ impl Peer {
         }
         peer.incarnations.set_amnesiac(identity.amnesiac);
         peer.votes_from = identity.votes_from;
+        peer.boots = identity.boots + 1;
         let base = match records.first() {
             Some(Record::Checkpoint { base, .. }) => *base,
             _ => unreachable!("read_log checks the checkpoint"),
@@ -313,7 +316,8 @@ impl Peer {
             generation,
             pending: BytesMut::new(),
             sync_needed: false,
-            identity_dirty: false,
+            // The new boot count is on disk before anything this run sends.
+            identity_dirty: true,
             create: false,
             cut,
             stale: generations
@@ -473,6 +477,7 @@ impl Peer {
             joined: self.joining.is_none(),
             amnesiac: self.incarnations.is_amnesiac(),
             votes_from: self.votes_from,
+            boots: self.boots,
         };
         let payload = postcard::to_stdvec(&identity).expect("identities always encode");
         rpc::encode_record(&payload)

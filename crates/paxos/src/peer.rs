@@ -78,6 +78,9 @@ pub struct Peer {
     /// This peer votes only in instances from here on: above every instance it may have voted
     /// in before it lost its disk (see [`crate::rejoin`]). 0 for a peer that never did.
     pub(crate) votes_from: Seq,
+    /// How many times this peer was opened on its directory before this run (0 in memory and
+    /// on a fresh directory); with the incarnation it names this run ([`Peer::boot`]).
+    pub(crate) boots: u64,
 }
 
 impl Peer {
@@ -112,6 +115,7 @@ impl Peer {
             rejoin: None,
             rejoin_sent_at: None,
             votes_from: Seq(0),
+            boots: 0,
         }
     }
 
@@ -128,6 +132,14 @@ impl Peer {
     /// once it has rejoined ([`crate::rejoin`]).
     pub fn is_amnesiac(&self) -> bool {
         self.incarnations.is_amnesiac()
+    }
+
+    /// Names this run of this peer, different at every start: its incarnation (new after a
+    /// lost disk) and how many times it was opened on its directory before (on disk, so
+    /// durable before anything this run sends). An application keys what one run hands out
+    /// with it, so that a log replayed after a restart does not answer the new run.
+    pub fn boot(&self) -> (u64, u64) {
+        (self.incarnations.mine(), self.boots)
     }
 
     /// This peer's id.

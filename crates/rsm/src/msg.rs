@@ -75,7 +75,12 @@ pub enum Proposal<C> {
     Register {
         /// The replica the client asked.
         origin: NodeId,
-        /// The origin's number for the waiting client, unique within the origin's life.
+        /// Which run of the origin proposed it ([`paxos::Peer::boot`]): waiter numbers start
+        /// again at every start, and a registration an earlier run proposed (and answered) is
+        /// applied again when a restarted replica replays its log; it must not answer the new
+        /// run's waiter with an old client's session.
+        boot: (u64, u64),
+        /// The origin's number for the waiting client, unique within one run.
         waiter: u64,
     },
     /// A client's command.

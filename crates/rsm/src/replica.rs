@@ -345,10 +345,14 @@ impl<S: StateMachine> Replica<S> {
                 }
                 let waiter = self.next_waiter;
                 self.next_waiter += 1;
-                let origin = self.peer.id();
+                let (origin, boot) = (self.peer.id(), self.peer.boot());
                 (
                     WaitKey::Register(waiter),
-                    Proposal::Register { origin, waiter },
+                    Proposal::Register {
+                        origin,
+                        boot,
+                        waiter,
+                    },
                 )
             }
             Request::Command { session, seq, cmd } => {

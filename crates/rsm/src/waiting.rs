@@ -201,6 +201,7 @@ mod tests {
             ids: Attempts::new(ReqId(id)),
             proposal: Proposal::Register {
                 origin: rpc::NodeId(0),
+                boot: (0, 0),
                 waiter: id,
             },
             sent: Sent::Nowhere,

@@ -256,7 +256,6 @@ fn another_members_directory_and_incomplete_ones_are_refused() {
         Err(OpenError::Missing { .. })
     ));
     let mut no_identity = disk.clone();
-    no_identity.remove(IDENTITY_FILE);
     let mut out = PaxosOutbox::new();
     let mut peer = Peer::open(NodeId(0), 3, 7, &disk).expect("opens").peer;
     let accept = Body::Accept {
@@ -266,6 +265,7 @@ fn another_members_directory_and_incomplete_ones_are_refused() {
     };
     peer.on_message(NodeId(1), msg(1, accept), &mut out);
     apply(&mut no_identity, &mut out);
+    no_identity.remove(IDENTITY_FILE);
     assert!(matches!(
         Peer::open(NodeId(0), 3, 7, &no_identity),
         Err(OpenError::Missing { .. })

@@ -82,13 +82,17 @@ impl<S: StateMachine> Replica<S> {
         out: &mut ReplicaOutbox<S>,
     ) {
         match proposal {
-            Proposal::Register { origin, waiter } => {
+            Proposal::Register {
+                origin,
+                boot,
+                waiter,
+            } => {
                 let session = self.sessions.register();
                 // Only the replica the client asked holds its waiter; a duplicate of this
-                // registration opens a session nobody uses, which ages out. Waiter numbers
-                // start again after a restart, so a registration proposed before a crash may
-                // answer a new waiter: it gets a session nobody else was given, just as good.
+                // registration opens a session nobody uses, which ages out. One proposed by an
+                // earlier run of this replica (replayed from its log) answers nobody.
                 if *origin == self.peer.id()
+                    && *boot == self.peer.boot()
                     && let Some(w) = self.waiting.take(&WaitKey::Register(*waiter))
                 {
                     for id in w.ids {
