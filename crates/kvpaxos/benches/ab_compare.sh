@@ -22,8 +22,12 @@ run() {
   for _ in 0 1 2; do peers+=("127.0.0.1:$(free_port)"); resp+=("$(free_port)"); done
   local list
   list=$(IFS=,; echo "${peers[*]}")
+  # In memory: the figures compare replication code, not disks. Builds from before durability
+  # have no --in-memory and keep nothing on disk anyway.
+  local storage=()
+  "$dsys" kv serve --help | grep -q -- --in-memory && storage=(--in-memory)
   for id in 0 1 2; do
-    "$dsys" kv serve --id "$id" --peers "$list" --resp "127.0.0.1:${resp[$id]}" \
+    "$dsys" kv serve --id "$id" --peers "$list" --resp "127.0.0.1:${resp[$id]}" "${storage[@]}" \
       >"$work/o$id" 2>"$work/e$id" &
     pids+=($!)
   done

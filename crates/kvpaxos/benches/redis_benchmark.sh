@@ -49,10 +49,15 @@ peers=()
 for _ in 0 1 2; do peers+=("127.0.0.1:$(free_port)"); done
 peer_list=$(IFS=,; echo "${peers[*]}")
 resp_ports=()
+# In memory (durable_benchmark.sh measures the disk); builds from before durability have no
+# --in-memory and keep nothing on disk anyway.
+storage=()
+"$DSYS" kv serve --help | grep -q -- --in-memory && storage=(--in-memory)
 for id in 0 1 2; do
   port=$(free_port)
   resp_ports+=("$port")
-  "$DSYS" kv serve --id "$id" --peers "$peer_list" --resp "127.0.0.1:$port" >"$work/kv$id.out" 2>"$work/kv$id.err" &
+  "$DSYS" kv serve --id "$id" --peers "$peer_list" --resp "127.0.0.1:$port" "${storage[@]}" \
+    >"$work/kv$id.out" 2>"$work/kv$id.err" &
   pids+=($!)
 done
 for id in 0 1 2; do wait_line "$work/kv$id.out"; done

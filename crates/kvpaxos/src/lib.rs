@@ -14,11 +14,12 @@
 //! What is KV-specific lives here: [`KvMachine`] (apply, snapshot and restore of the store),
 //! the TCP server and the RESP front door ([`server`]).
 //!
-//! # Limits
-//! - A replica started again after a crash has none of its state (no disk yet). Its Paxos
-//!   votes could choose a second value for a slot, so the others ignore it
-//!   ([`paxos::Peer::is_amnesiac`]); it answers every request [`KvError::Unavailable`] and
-//!   only learns the log.
+//! # Durability
+//! A replica is durable by default ([`server::Storage`]): it logs every Paxos promise and vote
+//! before acting on it and keeps its snapshot in its data directory, so after a crash it
+//! recovers and rejoins; one that lost its disk rejoins safely ([`paxos::rejoin`]) and answers
+//! [`KvError::Unavailable`] until then. `--in-memory` replicas keep nothing: one started again
+//! is ignored by the others and only learns the log.
 
 pub mod machine;
 pub mod msg;

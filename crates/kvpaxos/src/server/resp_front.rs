@@ -1,7 +1,7 @@
 //! The Redis-protocol (RESP2) front door of a replica: stock `redis-cli` and `redis-benchmark`
 //! talk to the replicated store.
 //!
-//! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`]s
+//! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`](crate::Request)s
 //! through the log (so whichever replica a client reaches, it sees the same linearizable
 //! store); PING, the `CONFIG GET`/`COMMAND` start-up probes, unknown commands and wrong arity
 //! are answered locally ([`Command::local_reply`]), and the connection stays open. `INFO`
