@@ -188,9 +188,17 @@ impl<N: WireNode> Actor<N> {
                 // Whatever the turn held is dropped unsent: it was never durable.
                 tracing::error!(%err, "disk failed; stopping the node as a crash would");
                 self.stop.cancel();
-                break;
+                return self.stop_peers().await;
             }
         }
+        // A clean stop keeps everything: changes kept back for a later batch go to disk now.
+        if let Err(err) = self.commit(0, true).await {
+            tracing::error!(%err, "disk failed while stopping");
+        }
+        self.stop_peers().await;
+    }
+
+    async fn stop_peers(&mut self) {
         // Closing the queues lets every peer task finish; they also watch `stop`.
         self.peers.clear();
         while self.peer_tasks.join_next().await.is_some() {}
@@ -216,7 +224,7 @@ impl<N: WireNode> Actor<N> {
                 inputs += 1;
                 inputs_since_commit += 1;
             }
-            self.commit(inputs_since_commit).await?;
+            self.commit(inputs_since_commit, false).await?;
             if self.loopback.is_empty() {
                 return Ok(());
             }
@@ -394,8 +402,16 @@ impl<N: WireNode> Actor<N> {
 
     /// Ends the turn: runs its batch (if any) and, once that is durable, releases every effect
     /// held for it, in order. On a disk error the held effects are never released.
-    async fn commit(&mut self, inputs: usize) -> io::Result<()> {
+    ///
+    /// A batch that nothing waits for (changes without a `Sync`, such as a log's records that
+    /// need not be durable yet) is kept for a later turn's batch, up to
+    /// [`MAX_TURN_BATCH_BYTES`], unless `force`: the contract makes them durable only at a
+    /// later `Sync`, and running them now would cost the actor a blocking write per input.
+    async fn commit(&mut self, inputs: usize, force: bool) -> io::Result<()> {
         let held = self.commit.is_holding();
+        if !held && !force && self.commit.batch_bytes() < MAX_TURN_BATCH_BYTES {
+            return Ok(());
+        }
         let Batch { ops, syncs } = self.commit.take_batch();
         if !ops.is_empty() {
             self.run_batch(ops).await?;

@@ -29,6 +29,8 @@ enum Req {
     Log(Vec<u8>),
     /// Answer at once with the number: no disk effect at all.
     Echo(u64),
+    /// Append the record to `log` without a sync, and answer the record count.
+    Note(Vec<u8>),
     /// Truncate `file` to nothing and sync (fails if the file is missing), then answer 0.
     Cut(String),
 }
@@ -49,6 +51,11 @@ impl Node for LogCore {
                 out.reply(req, self.records);
             }
             Req::Echo(n) => out.reply(req, n),
+            Req::Note(record) => {
+                out.append("log", encode_record(&record));
+                self.records += 1;
+                out.reply(req, self.records);
+            }
             Req::Cut(file) => {
                 out.truncate(file, 0);
                 out.sync();
@@ -273,5 +280,59 @@ async fn held_effects_are_never_released_after_a_disk_error() {
     assert!(token.is_cancelled(), "the node stopped itself");
     assert_eq!(answers.recv().await, None, "no answer released");
     assert_eq!(records_on_disk(&dir), [b"durable".to_vec()]);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Goal: appends without a `Sync` cost the actor no disk batch of their own: they wait for the
+/// next `Sync` (the contract makes them durable only then) and share its one batch; a clean
+/// stop still writes what waits. Method: three `Note`s answered before the log file even
+/// exists, then a `Log` whose reply finds all four records on disk after one log fsync (plus
+/// the directory's); then a `Note` and a clean stop, after which the fifth record is there.
+#[tokio::test]
+async fn unsynced_appends_wait_for_the_next_sync_and_a_clean_stop() {
+    let dir = scratch("unsynced");
+    let Setup {
+        actor,
+        inbox,
+        counters,
+        stop: token,
+    } = setup(&dir);
+    let (responder, mut answers) = mpsc::channel(8);
+    let task = tokio::spawn(actor.run());
+    for corr in 0..3u64 {
+        let note = Req::Note(corr.to_be_bytes().to_vec());
+        inbox
+            .send(request(&responder, corr, note))
+            .await
+            .expect("sent");
+        let answer = bounded(answers.recv()).await.expect("answered");
+        assert_eq!(answer, (corr, corr + 1));
+    }
+    assert!(
+        !dir.join("log").exists(),
+        "unsynced appends waited for a batch with a Sync"
+    );
+    let log = Req::Log(3u64.to_be_bytes().to_vec());
+    inbox.send(request(&responder, 3, log)).await.expect("sent");
+    assert_eq!(bounded(answers.recv()).await, Some((3, 4)));
+    assert_eq!(records_on_disk(&dir).len(), 4, "all four at the Sync");
+    assert_eq!(
+        counters.snapshot().disk_fsyncs,
+        2,
+        "the log once, the directory once"
+    );
+    let note = Req::Note(4u64.to_be_bytes().to_vec());
+    inbox
+        .send(request(&responder, 4, note))
+        .await
+        .expect("sent");
+    assert_eq!(bounded(answers.recv()).await, Some((4, 5)));
+    token.cancel();
+    bounded(task).await.expect("the actor does not panic");
+    assert_eq!(
+        records_on_disk(&dir).len(),
+        5,
+        "a clean stop keeps everything"
+    );
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
