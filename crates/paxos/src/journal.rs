@@ -35,7 +35,7 @@
 
 use crate::acceptor::Vote;
 use crate::join::Joining;
-use crate::msg::{Ballot, Seq, Value};
+use crate::msg::{Ballot, Body, Seq, Value};
 use crate::peer::{PaxosOutbox, Peer};
 use bytes::{Bytes, BytesMut};
 use rpc::record::{Tail, decode_records, put_record};
@@ -184,6 +184,8 @@ pub(crate) struct Journal {
     stale: Vec<String>,
     /// Bytes of the current generation file, as far as this peer knows.
     file_bytes: u64,
+    /// The floor as of the last `Sync` this peer asked for: a ballot known to be on disk.
+    durable_ballot: Option<Ballot>,
 }
 
 impl Journal {
@@ -285,6 +287,7 @@ impl Peer {
                 // At most an empty first log, which the first flush writes anew.
                 stale: Vec::new(),
                 file_bytes: 0,
+                durable_ballot: None,
             });
             return Ok(Opened {
                 peer,
@@ -326,6 +329,7 @@ impl Peer {
                 .map(|(_, f)| (*f).clone())
                 .collect(),
             file_bytes: cut.unwrap_or(bytes.len() as u64),
+            durable_ballot: peer.floor,
         });
         tracing::info!(peer = %me, %base, generation, bytes = bytes.len(), torn = cut.is_some(),
             "Paxos state recovered from its log");
@@ -464,7 +468,22 @@ impl Peer {
         if sync && !matches!(effects.last(), Some(Effect::Sync)) {
             effects.push(Effect::Sync);
         }
-        out.insert_at(mark, effects);
+        let durable_ballot = journal.durable_ballot;
+        if sync {
+            journal.durable_ballot = self.floor;
+        }
+        // A leader's Accepts at a ballot already on disk may leave before its own vote is
+        // durable: they claim nothing of this acceptor, and the leader counts its own vote
+        // toward a decision only in a later input, after this Sync. So the followers' fsyncs
+        // overlap the leader's instead of following it. Everything else waits for the Sync.
+        let early = out.effects()[mark..]
+            .iter()
+            .take_while(|effect| {
+                matches!(effect, Effect::Send { msg, .. }
+                    if matches!(msg.body, Body::Accept { ballot, .. } if Some(ballot) == durable_ballot))
+            })
+            .count();
+        out.insert_at(mark + early, effects);
     }
 
     fn identity_image(&self) -> Bytes {
