@@ -15,6 +15,20 @@ pub(crate) fn config() -> Config {
     }
 }
 
+/// A durable cluster of `servers` on [`config`] with `clerks` shuffled clerks, and their
+/// append counts for [`load`].
+pub(crate) fn cluster(
+    seed: u64,
+    servers: u32,
+    clerks: usize,
+) -> (Config, Kv, Vec<ClientId>, Vec<u64>) {
+    let config = config();
+    let mut kv = Kv::durable(seed, servers, &config);
+    let clerks: Vec<_> = (0..clerks).map(|_| kv.shuffled_clerk()).collect();
+    let counts = vec![0; clerks.len()];
+    (config, kv, clerks, counts)
+}
+
 /// Clerks appending `x <clerk> <n> y` to "k" (a third of their operations are Gets), each
 /// operation counted in `counts` when started, for [`check_appends`] at the end.
 pub(crate) fn load(
@@ -70,10 +84,7 @@ pub(crate) fn settle_and_check(
 #[test]
 fn each_replica_crashes_and_recovers_from_its_disk() {
     sim::for_each_seed!(20, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 3, &config);
-        let clerks: Vec<_> = (0..4).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 3, 4);
         for round in 0..6u32 {
             let victim = round % 3;
             load(&mut kv, &clerks, 400 * MS_US, &mut counts)?;
@@ -96,10 +107,7 @@ fn each_replica_crashes_and_recovers_from_its_disk() {
 #[test]
 fn all_replicas_crash_at_once_and_keep_every_acknowledged_write() {
     sim::for_each_seed!(20, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 3, &config);
-        let clerks: Vec<_> = (0..4).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 3, 4);
         for _ in 0..3 {
             load(&mut kv, &clerks, 500 * MS_US, &mut counts)?;
             for i in 0..3 {
@@ -125,10 +133,7 @@ fn all_replicas_crash_at_once_and_keep_every_acknowledged_write() {
 #[test]
 fn a_replica_that_lost_its_disk_rejoins_and_the_cluster_survives_another_failure() {
     sim::for_each_seed!(20, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 3, &config);
-        let clerks: Vec<_> = (0..3).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 3, 3);
         load(&mut kv, &clerks, 500 * MS_US, &mut counts)?;
         kv.sim.crash_and_lose_disk(NodeId(2));
         load(&mut kv, &clerks, 200 * MS_US, &mut counts)?;
@@ -172,10 +177,7 @@ pub(crate) fn wait_until_voting(kv: &mut Kv, i: u32) -> Result<(), String> {
 #[test]
 fn a_majority_that_lost_its_disks_stops_serving() {
     sim::for_each_seed!(20, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 3, &config);
-        let clerks: Vec<_> = (0..3).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 3, 3);
         load(&mut kv, &clerks, 500 * MS_US, &mut counts)?;
         kv.finish(&clerks)?;
         for i in [1, 2] {
@@ -297,10 +299,7 @@ fn disk_use_stays_proportional_to_live_data() {
 fn injected_disk_errors_stop_a_replica_and_lose_nothing_acknowledged() {
     let mut errors = 0;
     sim::for_each_seed!(20, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 3, &config);
-        let clerks: Vec<_> = (0..4).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 3, 4);
         kv.sim.set_disk_faults(sim::DiskFaultConfig {
             sync_error: 0.002,
             write_error: 0.0005,

@@ -4,7 +4,7 @@
 //! could un-decide anything. Histories are checked; every append must be there exactly once.
 
 use crate::common::*;
-use crate::sim_durable::{config, load, settle_and_check, wait_until_voting};
+use crate::sim_durable::{cluster, config, load, settle_and_check, wait_until_voting};
 use rpc::NodeId;
 
 /// Test5OneLostOneDown: of 5 replicas, 0 crashes (disk kept) and stays down; 1 to 4 in turn
@@ -13,10 +13,7 @@ use rpc::NodeId;
 #[test]
 fn one_lost_one_down() {
     sim::for_each_seed!(10, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 5, &config);
-        let clerks: Vec<_> = (0..3).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 5, 3);
         load(&mut kv, &clerks, 300 * MS_US, &mut counts)?;
         kv.sim.crash(NodeId(0));
         for i in 1..5 {
@@ -46,10 +43,7 @@ fn one_lost_one_down() {
 #[test]
 fn rejoin_mix_1_a_wiped_majority_waits() {
     sim::for_each_seed!(10, |seed| {
-        let config = config();
-        let mut kv = Kv::durable(seed, 5, &config);
-        let clerks: Vec<_> = (0..3).map(|_| kv.shuffled_clerk()).collect();
-        let mut counts = vec![0; clerks.len()];
+        let (config, mut kv, clerks, mut counts) = cluster(seed, 5, 3);
         load(&mut kv, &clerks, 300 * MS_US, &mut counts)?;
         kv.finish(&clerks)?;
         kv.sim.crash(NodeId(0));
