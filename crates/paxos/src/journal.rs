@@ -178,7 +178,8 @@ pub(crate) struct Journal {
     identity_dirty: bool,
     /// The first flush must create the directory's files (a fresh peer).
     create: bool,
-    /// A torn tail to cut, found at recovery.
+    /// Where to cut the log at the first flush, found at recovery: a torn tail's offset, or
+    /// the end (a `Truncate` is synced at once, which makes what was read back durable).
     cut: Option<u64>,
     /// Older generations found at recovery, to remove.
     stale: Vec<String>,
@@ -322,14 +323,19 @@ impl Peer {
             // The new boot count is on disk before anything this run sends.
             identity_dirty: true,
             create: false,
-            cut,
+            // Cut a torn tail, or "cut" at the end: either way the first flush makes the log
+            // durable as it was read. Records a crashed process appended but never synced are
+            // still in the page cache and were just replayed: this run must not act on them
+            // while a power loss could still take them away.
+            cut: Some(cut.unwrap_or(bytes.len() as u64)),
             stale: generations
                 .iter()
                 .filter(|(g, _)| *g != generation)
                 .map(|(_, f)| (*f).clone())
                 .collect(),
             file_bytes: cut.unwrap_or(bytes.len() as u64),
-            durable_ballot: peer.floor,
+            // Nothing of this run is synced yet.
+            durable_ballot: None,
         });
         tracing::info!(peer = %me, %base, generation, bytes = bytes.len(), torn = cut.is_some(),
             "Paxos state recovered from its log");
