@@ -7,6 +7,7 @@
 //! so the caller retries with the *same* request identity (for example the same
 //! `(client_id, seq)`) and relies on the server's duplicate detection.
 
+use crate::ids::NodeId;
 use std::io;
 use std::net::SocketAddr;
 
@@ -61,6 +62,22 @@ pub enum RpcError {
         kind: &'static str,
         /// Where it arrived, in words.
         context: &'static str,
+    },
+
+    /// A peer dialled with another list of the cluster's nodes (or the same nodes in another
+    /// order): the connection is refused.
+    ///
+    /// May have run: **no**.
+    #[error(
+        "node {from} lists the cluster as {theirs:?} but this node lists it as {ours:?}: every node needs the same peer list, in the same order"
+    )]
+    ClusterMismatch {
+        /// The dialling node's id.
+        from: NodeId,
+        /// Its list.
+        theirs: Vec<SocketAddr>,
+        /// This node's list.
+        ours: Vec<SocketAddr>,
     },
 
     /// The stream ended in the middle of a frame: the peer closed after sending part of one.

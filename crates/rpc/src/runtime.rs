@@ -153,6 +153,7 @@ pub fn spawn_node<N: WireNode>(core: N, config: NodeConfig) -> NodeHandle<N> {
     let shared = connection::Shared {
         id,
         peer_count: peers.len(),
+        cluster: Arc::new(peers.clone()),
         inbox: inbox_tx.clone(),
         stop: stop.clone(),
         counters: counters.clone(),

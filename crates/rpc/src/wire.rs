@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! peer connection (node i dials node j, one-way)    client connection (both ways)
-//!   i -> j  Hello { from: i }                          c -> s  Request { id: 1, body }
+//!   i -> j  Hello { from: i, cluster }                        c -> s  Request { id: 1, body }
 //!   i -> j  Peer(msg)                                  c -> s  Request { id: 2, body }
 //!   i -> j  Peer(msg) ...                              s -> c  Response { id: 2, body }
 //!                                                      s -> c  Response { id: 1, body } ...
@@ -23,15 +23,20 @@
 
 use crate::ids::NodeId;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 
 /// One frame on a connection, generic over the peer message `M`, the request `Q` and the
 /// response `P` of one protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame<M, Q, P> {
-    /// The first frame of a peer connection: who is dialling.
+    /// The first frame of a peer connection: who is dialling, and the cluster as it sees it.
     Hello {
         /// The dialling node.
         from: NodeId,
+        /// Every node's address, in the dialling node's order. A node whose own list differs
+        /// refuses the connection: with lists in different orders two nodes would disagree on
+        /// who is who, and every message between them would be misread.
+        cluster: Vec<SocketAddr>,
     },
     /// A message between peers (a `Send` or a `Respond` effect).
     Peer(M),

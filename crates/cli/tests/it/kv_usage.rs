@@ -1,8 +1,8 @@
 //! `dsys kv` as a user meets it: malformed arguments are usage errors (exit 2), well-formed
 //! but impossible values are errors (exit 1) with a message naming the value, and a client
 //! with no replica to talk to exits 1 saying so. A data directory that is another cluster's,
-//! another replica's or in use by another process is refused, naming the mismatch. Never a
-//! panic.
+//! another replica's or in use by another process is refused, naming the mismatch, and so is
+//! a peer whose list orders the cluster differently. Never a panic.
 
 use super::kv_cluster::{Scratch, Serving, free_addrs};
 use std::process::Command;
@@ -269,4 +269,61 @@ fn kv_serve_refuses_a_directory_in_use() {
     assert_eq!(code, Some(1), "{stderr}");
     let want = format!("data directory {dir_arg} is in use by another process");
     assert!(stderr.contains(&want), "want {want:?} in {stderr}");
+}
+
+/// Two replicas given the same addresses in different orders, at their first start: each
+/// would take the other for someone else. The one dialled refuses the connection and says
+/// so, naming both lists.
+#[test]
+fn kv_serve_names_peer_lists_in_different_orders() {
+    let addrs = free_addrs(3);
+    let (a, b, c) = (addrs[0], addrs[1], addrs[2]);
+    let ours = format!("{a},{b},{c}");
+    let theirs = format!("{a},{c},{b}");
+    let _first = Serving::start(&["kv", "serve", "--id", "0", "--peers", &ours, "--in-memory"]);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_dsys"))
+        .args([
+            "kv",
+            "serve",
+            "--id",
+            "2",
+            "--peers",
+            &theirs,
+            "--in-memory",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dsys");
+    let stderr = second.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let want =
+        format!("lists the cluster as [{a}, {b}, {c}] but this node lists it as [{a}, {c}, {b}]");
+    // Bounded without a clock: at most 1,000 lines, each within 20 s.
+    let mut seen = Vec::new();
+    let mut found = false;
+    for _ in 0..1_000 {
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(line) if line.contains(&want) => {
+                found = true;
+                break;
+            }
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(found, "want {want:?} in {seen:?}");
 }

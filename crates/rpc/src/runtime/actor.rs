@@ -127,6 +127,7 @@ impl<N: WireNode> Actor<N> {
         counters: Arc<Counters>,
     ) -> Self {
         let mut peer_tasks = JoinSet::new();
+        let cluster = Arc::new(peer_addrs.to_vec());
         let peers = peer_addrs
             .iter()
             .enumerate()
@@ -138,6 +139,7 @@ impl<N: WireNode> Actor<N> {
                 let (tx, rx) = mpsc::channel(peer::PEER_QUEUE_CAPACITY);
                 let link = PeerLink {
                     me: id,
+                    cluster: cluster.clone(),
                     to,
                     addr: *addr,
                     stop: stop.clone(),

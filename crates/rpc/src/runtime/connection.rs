@@ -38,6 +38,8 @@ pub const FIRST_FRAME_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 pub(crate) struct Shared<N: WireNode> {
     pub(crate) id: NodeId,
     pub(crate) peer_count: usize,
+    /// Every node's address, in this node's order: a peer's `Hello` must list the same.
+    pub(crate) cluster: Arc<Vec<SocketAddr>>,
     pub(crate) inbox: mpsc::Sender<Input<N>>,
     pub(crate) stop: CancellationToken,
     pub(crate) counters: Arc<Counters>,
@@ -48,6 +50,7 @@ impl<N: WireNode> Clone for Shared<N> {
         Shared {
             id: self.id,
             peer_count: self.peer_count,
+            cluster: self.cluster.clone(),
             inbox: self.inbox.clone(),
             stop: self.stop.clone(),
             counters: self.counters.clone(),
@@ -96,7 +99,16 @@ async fn serve_frames<N: WireNode>(
     };
     bump(&shared.counters.frames_in, 1);
     match first {
-        Frame::Hello { from } if from.index() < shared.peer_count && from != shared.id => {
+        Frame::Hello { from, cluster } if cluster != *shared.cluster => {
+            let err = RpcError::ClusterMismatch {
+                from,
+                theirs: cluster,
+                ours: shared.cluster.to_vec(),
+            };
+            tracing::error!(%err, "peer connection refused");
+            Err(err)
+        }
+        Frame::Hello { from, .. } if from.index() < shared.peer_count && from != shared.id => {
             tracing::debug!(from = %from, "peer connection");
             serve_peer(framed, shared, from).await
         }

@@ -52,6 +52,8 @@ const WRITE_BATCH_FRAMES: usize = 64;
 /// Who a peer task serves.
 pub(crate) struct PeerLink {
     pub(crate) me: NodeId,
+    /// Every node's address, in this node's order (sent in the `Hello`).
+    pub(crate) cluster: Arc<Vec<SocketAddr>>,
     pub(crate) to: NodeId,
     pub(crate) addr: SocketAddr,
     pub(crate) stop: CancellationToken,
@@ -108,7 +110,10 @@ async fn connect_and_pump<M: Wire>(
     bump(&link.counters.peer_connects, 1);
     let (mut read_half, write_half) = stream.into_split();
     let mut sink = FramedWrite::new(write_half, WireCodec::<Never>::new());
-    let hello = PeerFrame::<M>::Hello { from: link.me };
+    let hello = PeerFrame::<M>::Hello {
+        from: link.me,
+        cluster: link.cluster.to_vec(),
+    };
     if let Err(err) = write_batch(
         &mut sink,
         vec![codec::encode(&hello).expect("a Hello always encodes")],

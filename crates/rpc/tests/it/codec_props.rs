@@ -12,7 +12,10 @@ type TestFrame = Frame<Vec<u8>, String, (u64, Option<bool>)>;
 
 fn arb_frame() -> impl Strategy<Value = TestFrame> {
     prop_oneof![
-        any::<u32>().prop_map(|n| Frame::Hello { from: NodeId(n) }),
+        any::<u32>().prop_map(|n| Frame::Hello {
+            from: NodeId(n),
+            cluster: vec![std::net::SocketAddr::from(([127, 0, 0, 1], n as u16))],
+        }),
         vec(any::<u8>(), 0..300).prop_map(Frame::Peer),
         (any::<u64>(), ".{0,40}").prop_map(|(id, body)| Frame::Request { id, body }),
         (any::<u64>(), any::<(u64, Option<bool>)>())

@@ -19,10 +19,16 @@ fn frame_bytes(frame: &NodeFrame) -> Vec<u8> {
 
 /// Every malformed input, named, with whether to half-close our side after sending it (needed
 /// when the bytes alone leave the server waiting for the rest of a frame).
-fn garbage() -> Vec<(&'static str, Vec<u8>, bool)> {
+fn garbage(cluster: &[SocketAddr]) -> Vec<(&'static str, Vec<u8>, bool)> {
+    let hello = |from| Frame::Hello {
+        from: NodeId(from),
+        cluster: cluster.to_vec(),
+    };
+    let mut reordered = cluster.to_vec();
+    reordered.reverse();
     let mut rng = Rng::new(0x6a72_6261_6765);
     let random: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
-    let mut hello_then_request = frame_bytes(&Frame::Hello { from: NodeId(1) });
+    let mut hello_then_request = frame_bytes(&hello(1));
     hello_then_request.extend(frame_bytes(&Frame::Request {
         id: 1,
         body: Req::Echo("sneaky".into()),
@@ -60,12 +66,16 @@ fn garbage() -> Vec<(&'static str, Vec<u8>, bool)> {
         ),
         (
             "hello from outside the cluster",
-            frame_bytes(&Frame::Hello { from: NodeId(7) }),
+            frame_bytes(&hello(7)),
             false,
         ),
+        ("hello from the node itself", frame_bytes(&hello(0)), false),
         (
-            "hello from the node itself",
-            frame_bytes(&Frame::Hello { from: NodeId(0) }),
+            "hello listing the cluster in another order",
+            frame_bytes(&Frame::Hello {
+                from: NodeId(1),
+                cluster: reordered,
+            }),
             false,
         ),
         ("request on a peer connection", hello_then_request, false),
@@ -113,7 +123,7 @@ async fn garbage_closes_only_its_connection() {
         .expect("healthy node");
     let accepted_before = nodes[0].stats().connections_accepted;
 
-    let inputs = garbage();
+    let inputs = garbage(&addrs);
     for (name, bytes, half_close) in &inputs {
         let sent = send_and_expect_close(addrs[0], bytes, *half_close);
         tokio::time::timeout(crate::common::SCENARIO_BOUND, sent)
