@@ -16,6 +16,10 @@
 //! must come from every other peer, not a majority: the one that knew the earlier incarnation
 //! may be the only one. An amnesiac peer lost its own records, so it welcomes nobody.
 //!
+//! A joining peer has never voted nor counted a vote, so it keeps no incarnation against a
+//! peer: one that restarts (even without its disk) before the cluster formed is adopted as new
+//! (otherwise two joining peers would wait forever for a peer with state to vouch for it).
+//!
 //! Consequences: a new cluster forms once every member has started once; a cluster whose
 //! every disk was lost starts empty (nothing is left to keep). The joined flag is in the
 //! identity file, so a peer that crashes while joining asks again.

@@ -448,7 +448,16 @@ impl Peer {
         out: &mut PaxosOutbox,
     ) -> bool {
         let is_notice = matches!(body, Body::Restarted { .. });
-        if self.incarnations.known_of(from).is_none() {
+        let known = self.incarnations.known_of(from);
+        if self.is_joining() && known.is_some_and(|k| k != incarnation) && !is_notice {
+            // A joining peer never voted nor counted a vote (crate::join), so nothing it
+            // holds depends on the incarnation it knew: a peer that restarted (even without
+            // its disk) before the cluster formed is simply new. Refusing it would leave a
+            // cluster that never formed waiting forever for a peer with state.
+            self.incarnations.adopt(from, incarnation);
+            self.identity_changed();
+        }
+        if known.is_none() {
             // Kept from now on, on disk too: after a restart this peer must still tell the
             // incarnation it heard from one that restarted without its disk.
             self.identity_changed();

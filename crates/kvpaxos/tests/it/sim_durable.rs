@@ -361,3 +361,30 @@ fn a_restarted_replica_gives_new_clients_new_sessions() {
         kv.check_linearizable()
     });
 }
+
+/// A member that loses its disk before the cluster formed is simply new: the others, still
+/// joining, never voted nor counted a vote, so they adopt its new incarnation instead of
+/// waiting forever for a peer with state to vouch for it. Replica 0's Hello reaches 1 and 2
+/// (so they know its first incarnation) but nothing comes back to it; it loses its disk,
+/// restarts, and the cluster must form and serve. 20 seeds.
+#[test]
+fn a_member_wiped_before_the_cluster_formed_starts_anew() {
+    sim::for_each_seed!(20, |seed| {
+        let config = config();
+        let mut kv = Kv::durable(seed, 3, &config);
+        for other in [1, 2] {
+            kv.sim.cut(NodeId(other), NodeId(0));
+        }
+        kv.run_for(300 * MS_US)?;
+        ensure(kv.replica(1).peer().is_joining(), || {
+            "the cluster formed although replica 0 heard nobody".into()
+        })?;
+        kv.sim.crash_and_lose_disk(NodeId(0));
+        kv.sim.heal();
+        kv.restart_durable(0, &config, 1)?;
+        let clerk = kv.shuffled_clerk();
+        kv.op(clerk, put("k", "formed"))?;
+        kv.check(clerk, "k", "formed")?;
+        kv.check_linearizable()
+    });
+}

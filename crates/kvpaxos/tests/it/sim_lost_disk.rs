@@ -162,3 +162,56 @@ fn a_rejoined_replica_on_a_new_majority_keeps_the_history() {
         kv.check_linearizable()
     });
 }
+
+/// Test5Simultaneous: three replicas on an unreliable network (SPEC §1.2). 50 rounds: an
+/// append starts, 0-200 ms later replica `round % 3` crashes, half the time losing its disk; a
+/// second clerk's Get 1 s later must hold every append that completed, once and in order; the
+/// replica restarts, and within 2.2 s more the append must have completed. 5 seeds.
+#[test]
+fn simultaneous_crashes_during_appends() {
+    sim::for_each_seed!(5, |seed| {
+        let config = config();
+        let mut kv = Kv::durable(seed, 3, &config);
+        kv.sim.set_unreliable(true);
+        let (writer, reader) = (kv.shuffled_clerk(), kv.shuffled_clerk());
+        // The cluster formed (every member welcomed the others) before the first crash.
+        kv.op(reader, put("warm", "up"))?;
+        let mut completed = 0u64;
+        for round in 0..50u32 {
+            let victim = round % 3;
+            kv.invoke(writer, append("k", &format!("x 0 {round} y")));
+            let pause = kv.sim.rng().below(200) * MS_US;
+            kv.run_for(pause.max(1))?;
+            let lose_disk = kv.sim.rng().below(2) == 0;
+            if lose_disk {
+                kv.sim.crash_and_lose_disk(NodeId(victim));
+            } else {
+                kv.sim.crash(NodeId(victim));
+            }
+            kv.run_for(SECOND_US)?;
+            let finished = kv.sim.is_idle(writer);
+            if finished {
+                kv.take(writer);
+                completed = u64::from(round) + 1;
+            }
+            let value = kv.op(reader, get("k"))?;
+            // Appends up to `completed` must be there; this round's may or may not be.
+            let done_so_far = check_appends(&value, &[completed])
+                .or_else(|_| check_appends(&value, &[u64::from(round) + 1]));
+            done_so_far.map_err(|e| format!("round {round}: {e} in {value:?}"))?;
+            kv.restart_durable(victim, &config, u64::from(round) + 1)?;
+            kv.run_for(2_200 * MS_US)?;
+            if !finished {
+                ensure(kv.sim.is_idle(writer), || {
+                    format!(
+                        "round {round}: the append did not complete; {}",
+                        kv.describe()
+                    )
+                })?;
+                kv.take(writer);
+            }
+            completed = u64::from(round) + 1;
+        }
+        kv.check_linearizable()
+    });
+}
