@@ -64,8 +64,7 @@ pub enum RpcError {
         context: &'static str,
     },
 
-    /// A peer dialled with another list of the cluster's nodes (or the same nodes in another
-    /// order): the connection is refused.
+    /// A peer dialled listing the cluster's nodes in another order: the connection is refused.
     ///
     /// May have run: **no**.
     #[error(

@@ -33,9 +33,10 @@ pub enum Frame<M, Q, P> {
     Hello {
         /// The dialling node.
         from: NodeId,
-        /// Every node's address, in the dialling node's order. A node whose own list differs
-        /// refuses the connection: with lists in different orders two nodes would disagree on
-        /// who is who, and every message between them would be misread.
+        /// Every node's address, in the dialling node's order. A node whose own list holds the
+        /// same addresses in another order refuses the connection: the two would disagree on
+        /// who is who, and every message between them would be misread. (Different addresses
+        /// are not compared: behind proxies every node dials addresses of its own.)
         cluster: Vec<SocketAddr>,
     },
     /// A message between peers (a `Send` or a `Respond` effect).

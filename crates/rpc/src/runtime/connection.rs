@@ -99,7 +99,7 @@ async fn serve_frames<N: WireNode>(
     };
     bump(&shared.counters.frames_in, 1);
     match first {
-        Frame::Hello { from, cluster } if cluster != *shared.cluster => {
+        Frame::Hello { from, cluster } if reordered(&cluster, &shared.cluster) => {
             let err = RpcError::ClusterMismatch {
                 from,
                 theirs: cluster,
@@ -122,6 +122,19 @@ async fn serve_frames<N: WireNode>(
             context: "as the first frame (expected Hello or Request)",
         }),
     }
+}
+
+/// True if `theirs` lists the same nodes as `ours` in another order: two nodes that would take
+/// each other for someone else. Lists of different addresses are not compared: behind proxies
+/// (the Paxos demo, partition tests) every node legitimately dials its own addresses.
+fn reordered(theirs: &[SocketAddr], ours: &[SocketAddr]) -> bool {
+    if theirs == ours {
+        return false;
+    }
+    let (mut a, mut b) = (theirs.to_vec(), ours.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 async fn serve_peer<N: WireNode>(
