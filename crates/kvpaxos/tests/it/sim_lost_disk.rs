@@ -174,8 +174,15 @@ fn simultaneous_crashes_during_appends() {
         let mut kv = Kv::durable(seed, 3, &config);
         kv.sim.set_unreliable(true);
         let (writer, reader) = (kv.shuffled_clerk(), kv.shuffled_clerk());
-        // The cluster formed (every member welcomed the others) before the first crash.
+        // The cluster formed (every member welcomed the others) before the first crash: until
+        // then, a member that crashes keeps the others from voting until it returns.
         kv.op(reader, put("warm", "up"))?;
+        let deadline = kv.sim.now_us() + 3 * SECOND_US;
+        kv.sim
+            .run_until(deadline, |s| {
+                (0..3).all(|i| s.node(NodeId(i)).is_some_and(|r| !r.peer().is_joining()))
+            })
+            .map_err(|e| format!("the cluster did not form: {e}"))?;
         let mut completed = 0u64;
         for round in 0..50u32 {
             let victim = round % 3;
