@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
 use super::kv_cluster;
-use check::{Budget, History, KvInput, KvOutput, check_kv};
+use check::{Budget, History, KvOutput, check_kv};
 use kvpaxos::Op;
 use kvpaxos::server::TcpClerk;
 use std::net::SocketAddr;
@@ -39,23 +39,7 @@ async fn client(
         n += 1;
         let key = format!("k{}", rng.below(3));
         let value = format!("c{id}.{n} ");
-        let (op, input) = match rng.below(3) {
-            0 => (Op::Get { key: key.clone() }, KvInput::get(key)),
-            1 => (
-                Op::Put {
-                    key: key.clone(),
-                    value: value.clone(),
-                },
-                KvInput::put(key, value),
-            ),
-            _ => (
-                Op::Append {
-                    key: key.clone(),
-                    value: value.clone(),
-                },
-                KvInput::append(key, value),
-            ),
-        };
+        let (op, input) = kv_cluster::kv_op(rng.below(3), key, value);
         let is_get = matches!(op, Op::Get { .. });
         let op_id = {
             let call = start.elapsed().as_nanos() as u64;

@@ -354,3 +354,27 @@ pub fn leader(replicas: &[Replica]) -> usize {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Operation `kind` (0 Get, 1 Put, else Append) on `key` with `value`, as the clerk runs it and
+/// as the checker records it.
+pub fn kv_op(kind: u64, key: String, value: String) -> (kvpaxos::Op, check::KvInput) {
+    use check::KvInput;
+    use kvpaxos::Op;
+    match kind {
+        0 => (Op::Get { key: key.clone() }, KvInput::get(key)),
+        1 => (
+            Op::Put {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            KvInput::put(key, value),
+        ),
+        _ => (
+            Op::Append {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            KvInput::append(key, value),
+        ),
+    }
+}

@@ -86,23 +86,7 @@ fn pick(rng: &mut rpc::Rng, client: u64, n: u64) -> (Op, KvInput) {
     } else {
         (format!("a{}", k - MIXED_KEYS), 2 * rng.below(2))
     };
-    match kind {
-        0 => (Op::Get { key: key.clone() }, KvInput::get(key)),
-        1 => (
-            Op::Put {
-                key: key.clone(),
-                value: value.clone(),
-            },
-            KvInput::put(key, value),
-        ),
-        _ => (
-            Op::Append {
-                key: key.clone(),
-                value: value.clone(),
-            },
-            KvInput::append(key, value),
-        ),
-    }
+    kv_cluster::kv_op(kind, key, value)
 }
 
 /// Runs `op` through `clerk`, recorded in the history as `client`'s; the value if it
