@@ -27,7 +27,14 @@
 //!    * an unsynced `Truncate` may or may not have happened, and an `Append` after it survives
 //!      only if it did.
 //!
-//!    A clean stop (not a crash) keeps everything. Synced changes are always kept.
+//!    A clean stop (not a crash) keeps everything. Synced changes are always kept. After any
+//!    restart, a file that took `Append`s may end in zero bytes after its content: the runtime
+//!    preallocates such files and overwrites the zeros in place, which halves what an fsync
+//!    writes. Log readers ([`crate::record`]) read a zero tail, or a record cut short before
+//!    one, as a torn tail. So a restarted core must `Truncate` such a file to where its content
+//!    ends (or replace it with `Write`, or `Remove` it) before it appends to it again: only the
+//!    core knows where its records end, and a driver refuses an `Append` to a file found on
+//!    disk before that. The simulator adds such zeros at every restart to hold cores to it.
 
 use crate::ids::{NodeId, ReqId};
 use bytes::Bytes;

@@ -127,7 +127,11 @@ async fn appends_group_commit_and_a_torn_tail_is_cut() {
         assert_eq!(resp, Resp::Stored);
         let on_disk = load_disk(&dir).expect("readable")["wal"].clone();
         let (records, tail) = decode_records(&on_disk);
-        assert_eq!(tail, Tail::Clean);
+        assert_eq!(
+            tail,
+            zero_tail_after(&records, &on_disk),
+            "the reserved space"
+        );
         assert_eq!(
             records,
             expected.iter().map(Vec::as_slice).collect::<Vec<_>>()
@@ -140,16 +144,17 @@ async fn appends_group_commit_and_a_torn_tail_is_cut() {
         "12 appends in 3 inputs: one fsync per input, plus the directory once for the new file"
     );
 
-    let good_len = std::fs::metadata(dir.join("wal")).expect("exists").len();
+    // Where the content ends: the runtime reserved zeros after it.
+    let good_len = end_of_records(&load_disk(&dir).expect("readable")["wal"]);
     let torn = encode_record(b"never acknowledged");
     {
-        use std::io::Write as _;
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
+        use std::os::unix::fs::FileExt as _;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
             .open(dir.join("wal"))
             .expect("open");
-        file.write_all(&torn[..RECORD_HEADER_BYTES + 3])
-            .expect("plant a torn record");
+        file.write_all_at(&torn[..RECORD_HEADER_BYTES + 3], good_len)
+            .expect("plant a torn record in the reserved zeros");
     }
     node.kill();
     bounded(node.join()).await;
@@ -186,12 +191,36 @@ async fn appends_group_commit_and_a_torn_tail_is_cut() {
     );
     let image = load_disk(&dir).expect("readable");
     let (records, tail) = decode_records(&image["wal"]);
-    assert_eq!(tail, Tail::Clean);
+    assert_eq!(tail, zero_tail_after(&records, &image["wal"]));
     assert_eq!(records.len(), 13);
     assert_eq!(records[12], b"after recovery");
     restarted.kill();
     bounded(restarted.join()).await;
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Where the records of `log` end: the offset of its zero tail (the runtime reserves space).
+fn end_of_records(log: &[u8]) -> u64 {
+    match decode_records(log).1 {
+        Tail::Torn { offset } => offset,
+        Tail::Clean => log.len() as u64,
+        Tail::Corrupt { offset, cause } => panic!("corrupt at {offset}: {cause}"),
+    }
+}
+
+/// How a log holding exactly `records` must end: at the records' end, zeros after it (or
+/// nothing, if the records fill the file to its last byte).
+fn zero_tail_after(records: &[&[u8]], log: &[u8]) -> Tail {
+    let end: usize = records.iter().map(|r| encode_record(r).len()).sum();
+    assert!(
+        log[end..].iter().all(|&b| b == 0),
+        "only zeros after the records"
+    );
+    if end == log.len() {
+        Tail::Clean
+    } else {
+        Tail::Torn { offset: end as u64 }
+    }
 }
 
 /// Goal: a truncate the disk cannot honour (the file is missing) stops the node rather than
