@@ -1,10 +1,13 @@
 //! The actor: the one task that owns a node's core and carries out its effects in order.
 //!
-//! It works in turns. A turn handles one input; if that input's effects include a `Sync` with
-//! something to make durable, the turn goes on with the inputs already waiting (never waiting
-//! for more), holding back every effect that leaves the node from that `Sync` on. Then it runs
-//! the turn's disk batch, with one `Sync` at its end, and releases what it held, in order
-//! (group commit, see [`super::commit`]). An input with nothing to sync is a turn of its own.
+//! Inputs are handled one at a time. When an input's effects include a `Sync` with something to
+//! make durable, every effect that leaves the node from that `Sync` on is held back, and the
+//! inputs already waiting in the inbox are handled into the same disk batch (never waiting for
+//! more). Then the batch goes to a blocking thread, and the actor goes on handling inputs while
+//! it runs: their disk operations fill the next batch, their outgoing effects wait. When a batch
+//! completes, the effects that waited for it leave, in order, and the next batch starts at once
+//! if anything waits for it (group commit with one batch on the disk, see [`super::commit`]).
+//! Under load one fsync thus covers every input that arrived while the previous one ran.
 
 use super::WireNode;
 use super::commit::{Batch, GroupCommit};
@@ -21,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -36,17 +39,22 @@ pub const MAX_PENDING_REPLIES: usize = 4096;
 /// stops a core that keeps messaging itself from starving every other input.
 pub const LOOPBACK_CAPACITY: usize = 1024;
 
-/// Inputs (and ticks) one turn may handle while it holds effects for a `Sync`. Why 64: the
-/// first input's answers wait while the others are handled, and handling one takes microseconds
-/// against the milliseconds of an fsync, so 64 keeps that extra wait well under one fsync while
-/// one fsync serves 64 clients (the largest load the benches drive). Past it the turn commits
-/// and the next one starts, so ticks and the inbox's later inputs are never starved.
+/// Inputs (and ticks) already waiting that the actor handles into a batch before it starts the
+/// batch, when no other batch is on the disk. Why 64: the first input's answers wait while the
+/// others are handled, and handling one takes microseconds against the fraction of a millisecond
+/// of an fsync, so 64 keeps that extra wait under one fsync while one fsync serves 64 clients
+/// (the largest load the benches drive).
 pub const MAX_TURN_INPUTS: usize = 64;
 
-/// File content (writes and appends) after which a turn stops taking more inputs. Why 1 MiB:
-/// every held effect waits for the whole batch to be written, and 1 MiB is written in about a
-/// millisecond, the cost of the fsync itself; it also caps what a turn holds in memory beyond
-/// the inputs themselves. One input's own effects are never split, so a batch may exceed it.
+/// Inputs one batch may take while another batch is on the disk; past it the actor stops reading
+/// its inbox (ticks go on) until the disk is done. Why a bound: every effect of those inputs is
+/// held in memory until two batches have run. 1024 is 16 times the load the benches drive.
+pub const MAX_BATCH_INPUTS: usize = 1024;
+
+/// File content (writes and appends) after which a batch takes no more inputs. Why 1 MiB: every
+/// held effect waits for the whole batch to be written, and 1 MiB is written in about a
+/// millisecond, more than the fsync itself; it also caps what a batch holds in memory beyond the
+/// inputs themselves. One input's own effects are never split, so a batch may exceed it.
 pub const MAX_TURN_BATCH_BYTES: usize = 1 << 20;
 
 /// A call into the core's local API; it returns what to do once its effects are carried out.
@@ -58,6 +66,9 @@ enum Next<N: Node> {
     Input(Input<N>),
     Tick,
 }
+
+/// What a batch's blocking thread hands back: the directory, and how the batch went.
+type BatchDone = (DiskDir, io::Result<()>);
 
 /// An effect that leaves the node, or ends a call: what a turn holds back after a `Sync`.
 enum Outgoing<N: Node> {
@@ -102,11 +113,19 @@ pub(crate) struct Actor<N: WireNode> {
     peers: Vec<Option<mpsc::Sender<N::Msg>>>,
     peer_tasks: JoinSet<()>,
     loopback: VecDeque<N::Msg>,
-    /// The current turn's disk batch and the effects it holds back.
+    /// The disk batches and the effects they hold back.
     commit: GroupCommit<Outgoing<N>>,
+    /// The batch on the disk: its number and the blocking task running it, which owns the
+    /// directory meanwhile.
+    in_flight: Option<(Batch, JoinHandle<BatchDone>)>,
     pending: BTreeMap<ReqId, Pending<N::Resp>>,
     next_req: u64,
+    /// The node's directory, `None` while a batch runs on it (or if the node has none).
     disk: Option<DiskDir>,
+    /// The node has a data directory (`disk` is `None` also while a batch runs).
+    has_dir: bool,
+    /// fsyncs of the directory already added to the counters.
+    fsyncs_counted: u64,
     warned_no_disk: bool,
     tick: Duration,
     stop: CancellationToken,
@@ -159,9 +178,12 @@ impl<N: WireNode> Actor<N> {
             peer_tasks,
             loopback: VecDeque::new(),
             commit: GroupCommit::new(),
+            in_flight: None,
             pending: BTreeMap::new(),
             next_req: 0,
+            has_dir: data_dir.is_some(),
             disk: data_dir.map(DiskDir::new),
+            fsyncs_counted: 0,
             warned_no_disk: false,
             tick,
             stop,
@@ -176,25 +198,36 @@ impl<N: WireNode> Actor<N> {
         // elapsed time, and a burst would fire their timeouts all at once.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            let first = tokio::select! {
-                // Ticks first: a busy inbox must not stop time for the core.
+            let taking_inputs = self.takes_inputs();
+            let next = tokio::select! {
+                // The disk first, so held effects leave as soon as they may; then ticks: a busy
+                // inbox must not stop time for the core.
                 biased;
                 () = self.stop.cancelled() => break,
-                _ = ticker.tick() => Next::Tick,
-                input = self.inbox.recv() => match input {
-                    Some(input) => Next::Input(input),
+                done = in_flight(&mut self.in_flight) => Err(done),
+                _ = ticker.tick() => Ok(Next::Tick),
+                input = self.inbox.recv(), if taking_inputs => match input {
+                    Some(input) => Ok(Next::Input(input)),
                     None => break,
                 },
             };
-            if let Err(err) = self.turn(first, &mut ticker).await {
-                // Whatever the turn held is dropped unsent: it was never durable.
+            let result = match next {
+                Ok(next) => {
+                    self.handle(next);
+                    Ok(())
+                }
+                Err(done) => self.finish_batch(done),
+            };
+            if let Err(err) = result.and_then(|()| self.start_batch(&mut ticker)) {
+                // Whatever was held is dropped unsent: it was never durable.
                 tracing::error!(%err, "disk failed; stopping the node as a crash would");
                 self.stop.cancel();
                 return self.stop_peers().await;
             }
         }
-        // A clean stop keeps everything: changes kept back for a later batch go to disk now.
-        if let Err(err) = self.commit(0, true).await {
+        // A clean stop keeps everything: the batch on the disk completes, and changes kept back
+        // for a later batch go to disk now.
+        if let Err(err) = self.flush().await {
             tracing::error!(%err, "disk failed while stopping");
         }
         self.stop_peers().await;
@@ -206,32 +239,94 @@ impl<N: WireNode> Actor<N> {
         while self.peer_tasks.join_next().await.is_some() {}
     }
 
-    /// Handles `first` and, while effects are held for a `Sync`, whatever is already queued (up
-    /// to [`MAX_TURN_INPUTS`] and [`MAX_TURN_BATCH_BYTES`]); then commits. Messages the node sent
-    /// itself that were held come back after the commit and may start another round.
-    async fn turn(&mut self, first: Next<N>, ticker: &mut Interval) -> io::Result<()> {
-        self.handle(first);
-        let mut inputs = 1;
-        let mut inputs_since_commit = 1;
+    /// Whether to read the inbox now: always, unless a batch is on the disk and the next one is
+    /// full, in inputs or bytes (ticks and the disk are still handled).
+    fn takes_inputs(&self) -> bool {
+        !self.commit.in_flight()
+            || (self.commit.batch_inputs() < MAX_BATCH_INPUTS
+                && self.commit.batch_bytes() < MAX_TURN_BATCH_BYTES)
+    }
+
+    /// Starts the open batch if the disk is free and something waits for it (or it has grown
+    /// to [`MAX_TURN_BATCH_BYTES`] of changes nothing waits for yet). First it takes the inputs
+    /// already waiting, up to [`MAX_TURN_INPUTS`], so that a burst shares one fsync.
+    fn start_batch(&mut self, ticker: &mut Interval) -> io::Result<()> {
+        if self.commit.in_flight() {
+            return Ok(());
+        }
+        let mut taken = 0;
+        while self.commit.open_batch_awaited()
+            && taken < MAX_TURN_INPUTS
+            && self.commit.batch_bytes() < MAX_TURN_BATCH_BYTES
+            && !self.stop.is_cancelled()
+        {
+            let Some(next) = self.queued(ticker) else {
+                break;
+            };
+            self.handle(next);
+            taken += 1;
+        }
+        if self.commit.open_batch_awaited() || self.commit.batch_bytes() >= MAX_TURN_BATCH_BYTES {
+            self.submit();
+        }
+        Ok(())
+    }
+
+    /// Takes the open batch and hands it to a blocking thread: the actor goes on meanwhile.
+    fn submit(&mut self) {
+        let mut batch = self.commit.take_batch();
+        let ops = std::mem::take(&mut batch.ops);
+        let mut disk = self
+            .disk
+            .take()
+            .expect("the directory is back whenever no batch is on the disk");
+        let task = tokio::task::spawn_blocking(move || {
+            let result = disk.apply(&ops);
+            (disk, result)
+        });
+        self.in_flight = Some((batch, task));
+    }
+
+    /// The batch on the disk has run: take the directory back and release what waited for it.
+    /// On a disk error nothing held is ever released.
+    fn finish_batch(
+        &mut self,
+        (batch, done): (Batch, Result<BatchDone, tokio::task::JoinError>),
+    ) -> io::Result<()> {
+        let (disk, result) = done.map_err(io::Error::other)?;
+        let fsyncs_before = self.fsyncs_counted;
+        self.fsyncs_counted = disk.fsyncs();
+        bump(&self.counters.disk_fsyncs, disk.fsyncs() - fsyncs_before);
+        self.disk = Some(disk);
+        result?;
+        if batch.syncs > 0 {
+            bump(&self.counters.disk_syncs, batch.syncs);
+        }
+        if batch.awaited {
+            bump(&self.counters.group_commits, 1);
+            bump(&self.counters.group_commit_inputs, batch.inputs as u64);
+        }
+        for effect in self.commit.completed(batch.number) {
+            self.carry_out(effect);
+        }
+        // Messages the node sent itself that were held come back now.
+        self.drain_loopback();
+        Ok(())
+    }
+
+    /// At a clean stop: waits for the batch on the disk, then runs whatever is left, held or
+    /// not, and releases every effect.
+    async fn flush(&mut self) -> io::Result<()> {
         loop {
-            while self.commit.is_holding()
-                && inputs < MAX_TURN_INPUTS
-                && self.commit.batch_bytes() < MAX_TURN_BATCH_BYTES
-                && !self.stop.is_cancelled()
-            {
-                let Some(next) = self.queued(ticker) else {
-                    break;
-                };
-                self.handle(next);
-                inputs += 1;
-                inputs_since_commit += 1;
-            }
-            self.commit(inputs_since_commit, false).await?;
-            if self.loopback.is_empty() {
+            if let Some(done) = self.in_flight.take() {
+                let (batch, task) = done;
+                let done = task.await;
+                self.finish_batch((batch, done))?;
+            } else if self.commit.open_batch_awaited() || self.commit.batch_bytes() > 0 {
+                self.submit();
+            } else {
                 return Ok(());
             }
-            inputs_since_commit = 0;
-            self.drain_loopback();
         }
     }
 
@@ -246,6 +341,7 @@ impl<N: WireNode> Actor<N> {
 
     /// Feeds one input to the core, then the messages it sent itself, and routes the effects.
     fn handle(&mut self, next: Next<N>) {
+        self.commit.input();
         match next {
             Next::Tick => {
                 // Answers to a closed connection can never be delivered: forget them now.
@@ -273,10 +369,8 @@ impl<N: WireNode> Actor<N> {
                 let done = job(&mut self.core, &mut self.outbox);
                 self.execute();
                 // The answer says the call's effects were carried out: its changes applied too,
-                // even unsynced ones, so it waits for the batch if the batch has any.
-                if self.commit.has_changes() && !self.commit.is_holding() {
-                    self.commit.hold_from_now();
-                }
+                // even unsynced ones, so it waits for the batch that holds them.
+                self.commit.wait_for_changes();
                 self.emit(Outgoing::CallDone(done));
             }
         }
@@ -327,9 +421,9 @@ impl<N: WireNode> Actor<N> {
         self.outbox = outbox;
     }
 
-    /// Carries out `effect` now, or holds it until the turn's batch is durable.
+    /// Carries out `effect` now, or holds it until the batches it waits for are durable.
     fn emit(&mut self, effect: Outgoing<N>) {
-        if self.commit.is_holding() {
+        if self.commit.must_hold() {
             self.commit.hold(effect);
         } else {
             self.carry_out(effect);
@@ -345,7 +439,7 @@ impl<N: WireNode> Actor<N> {
     }
 
     fn disk(&mut self, op: DiskOp) {
-        if self.disk.is_none() {
+        if !self.has_dir {
             if !self.warned_no_disk {
                 self.warned_no_disk = true;
                 tracing::error!(
@@ -401,54 +495,19 @@ impl<N: WireNode> Actor<N> {
             }
         }
     }
+}
 
-    /// Ends the turn: runs its batch (if any) and, once that is durable, releases every effect
-    /// held for it, in order. On a disk error the held effects are never released.
-    ///
-    /// A batch that nothing waits for (changes without a `Sync`, such as a log's records that
-    /// need not be durable yet) is kept for a later turn's batch, up to
-    /// [`MAX_TURN_BATCH_BYTES`], unless `force`: the contract makes them durable only at a
-    /// later `Sync`, and running them now would cost the actor a blocking write per input.
-    async fn commit(&mut self, inputs: usize, force: bool) -> io::Result<()> {
-        let held = self.commit.is_holding();
-        if !held && !force && self.commit.batch_bytes() < MAX_TURN_BATCH_BYTES {
-            return Ok(());
+/// Waits for the batch on the disk, if any (never completes otherwise).
+async fn in_flight(
+    in_flight: &mut Option<(Batch, JoinHandle<BatchDone>)>,
+) -> (Batch, Result<BatchDone, tokio::task::JoinError>) {
+    match in_flight {
+        Some((_, task)) => {
+            let done = task.await;
+            let (batch, _) = in_flight.take().expect("matched Some");
+            (batch, done)
         }
-        let Batch { ops, syncs } = self.commit.take_batch();
-        if !ops.is_empty() {
-            self.run_batch(ops).await?;
-        }
-        if syncs > 0 {
-            bump(&self.counters.disk_syncs, syncs);
-        }
-        if held {
-            bump(&self.counters.group_commits, 1);
-            bump(&self.counters.group_commit_inputs, inputs as u64);
-        }
-        for effect in self.commit.release() {
-            self.carry_out(effect);
-        }
-        Ok(())
-    }
-
-    /// Runs `ops` on a blocking thread, in one call: every `Append` before a `Sync` shares that
-    /// `Sync`'s one fsync per file.
-    async fn run_batch(&mut self, ops: Vec<DiskOp>) -> io::Result<()> {
-        let mut disk = self
-            .disk
-            .take()
-            .expect("without a data_dir, disk effects never reach a batch");
-        let fsyncs_before = disk.fsyncs();
-        // The actor waits here: nothing after a Sync may leave before the disk says it is done.
-        let (disk, result) = tokio::task::spawn_blocking(move || {
-            let result = disk.apply(&ops);
-            (disk, result)
-        })
-        .await
-        .map_err(io::Error::other)?;
-        bump(&self.counters.disk_fsyncs, disk.fsyncs() - fsyncs_before);
-        self.disk = Some(disk);
-        result
+        None => std::future::pending().await,
     }
 }
 

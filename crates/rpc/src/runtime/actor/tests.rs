@@ -132,11 +132,13 @@ async fn stop(stop: CancellationToken, task: JoinHandle<()>, dir: &Path) {
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
-/// Goal: inputs that each append a record and sync share fsyncs: one per turn, not one per
+/// Goal: inputs that each append a record and sync share fsyncs: one per batch, not one per
 /// input, and still every reply leaves only once its record is on disk and its `Sync` done.
-/// Method: 200 `Log` requests queued on one connection before the actor starts; so each turn
-/// takes exactly `MAX_TURN_INPUTS` of them (the last one the rest). After each reply, the log is
-/// read back and the `Sync` count checked; at the end, the fsyncs are counted exactly.
+/// Method: 200 `Log` requests queued on one connection before the actor starts. The first batch
+/// takes the first and `MAX_TURN_INPUTS` more of them; the inputs read while a batch runs fill
+/// the next, which also takes up to `MAX_TURN_INPUTS` more before it starts: so every batch but
+/// the last holds at least 65, and how many more depends on how fast the disk is. After each
+/// reply, the log is read back and the `Sync` count checked; at the end, fsyncs are counted.
 #[tokio::test]
 async fn queued_syncing_inputs_share_one_fsync_per_turn() {
     const REQUESTS: u64 = 200;
@@ -176,15 +178,19 @@ async fn queued_syncing_inputs_share_one_fsync_per_turn() {
             "its Sync done at reply"
         );
     }
-    let turns = REQUESTS.div_ceil(MAX_TURN_INPUTS as u64);
+    let most_batches = REQUESTS.div_ceil(MAX_TURN_INPUTS as u64 + 1);
     let stats = counters.snapshot();
     assert_eq!(stats.disk_syncs, REQUESTS);
-    assert_eq!(stats.group_commits, turns);
+    assert!(
+        (2..=most_batches).contains(&stats.group_commits),
+        "the first batch holds 65, each later one at least as many: {} batches",
+        stats.group_commits
+    );
     assert_eq!(stats.group_commit_inputs, REQUESTS);
     assert_eq!(
         stats.disk_fsyncs,
-        turns + 1,
-        "one fsync of the log per turn, plus the directory once for the new file"
+        stats.group_commits + 1,
+        "one fsync of the log per batch, plus the directory once for the new file"
     );
     assert!(
         stats.disk_fsyncs * 10 < REQUESTS,
@@ -193,13 +199,14 @@ async fn queued_syncing_inputs_share_one_fsync_per_turn() {
     stop(token, task, &dir).await;
 }
 
-/// Goal: effects before a turn's first `Sync` leave at once and an input with nothing to sync
-/// waits for nothing, while everything after the `Sync` (replies, a call's answer) waits for the
+/// Goal: effects before the first `Sync` leave at once and an input with nothing to sync waits
+/// for nothing, while everything after the `Sync` (replies, a call's answer) waits for the
 /// batch and then leaves in order.
 /// Method: queued before the actor starts: an `Echo`, a `Log`, another `Echo`, then a call that
 /// blocks the actor (on a thread of its own, `block_in_place`) until the test lets it go. While
-/// it blocks, only the first `Echo` is answered and the log does not exist yet (the batch runs at
-/// the end of the turn). Once released, the call's answer comes after both replies.
+/// it blocks, only the first `Echo` is answered and the log does not exist yet (the batch starts
+/// once the inputs already queued are handled). Once released, the call's answer comes after
+/// both replies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_effects_wait_for_the_batch_and_leave_in_order() {
     let dir = scratch("order");
@@ -250,7 +257,8 @@ async fn held_effects_wait_for_the_batch_and_leave_in_order() {
         "in the order emitted"
     );
     let stats = counters.snapshot();
-    assert_eq!((stats.group_commits, stats.group_commit_inputs), (1, 3));
+    // All four inputs were handled before the one batch was taken.
+    assert_eq!((stats.group_commits, stats.group_commit_inputs), (1, 4));
     stop(token, task, &dir).await;
 }
 
