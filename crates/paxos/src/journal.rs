@@ -13,9 +13,10 @@
 //! - [`IDENTITY_FILE`]: the cluster size, this peer's id, its incarnation and the incarnation
 //!   first heard from each other peer ([`crate::incarnation`]). Rewritten whole when it changes,
 //!   which is rare (a peer is heard for the first time).
-//! - `paxos-<generation>.wal`: records framed by [`rpc::record`] (length, CRC32C, payload). The
-//!   first record is a `Checkpoint` naming the generation and its `base`: the application holds
-//!   a durable snapshot of every instance below `base`, and the log says nothing below it.
+//! - `paxos-<generation>.wal`: records framed by [`rpc::record`] (length, CRC32C, payload,
+//!   trailer). The first record is a `Checkpoint` naming the generation and its `base`: the
+//!   application holds a durable snapshot of every instance below `base`, and the log says
+//!   nothing below it.
 //!
 //! # Rotation
 //! [`Peer::rotate_journal`]: once the application made a snapshot durable, the peer writes the
@@ -25,9 +26,10 @@
 //!
 //! # Recovery
 //! [`Peer::open`] reads the newest generation back. A torn last record (a crash in the middle of
-//! an append that was never synced, so never acknowledged) is cut. A damaged record anywhere
-//! else, a missing file, or a directory of another member is refused with an error naming the
-//! file and the offset: silently dropping it could drop a promise or an acknowledged write.
+//! an append that was never synced, so never acknowledged), and any zeros a preallocating
+//! runtime left after it, are cut. A damaged record anywhere (the last one included), a missing
+//! file, or a directory of another member is refused with an error naming the file and the
+//! offset: silently dropping it could drop a promise or an acknowledged write.
 //!
 //! Invariants: every record is appended and synced before any effect of the input that made
 //! it; a generation file is complete (written whole and synced) before the one before it is
@@ -46,7 +48,8 @@ use serde::{Deserialize, Serialize};
 pub const IDENTITY_FILE: &str = "paxos-identity";
 
 /// The version of the identity file and log format; a directory of another version is refused.
-const FORMAT_VERSION: u32 = 1;
+/// 2: every record ends in [`rpc::record::RECORD_TRAILER`].
+const FORMAT_VERSION: u32 = 2;
 
 /// The name of the log file of `generation`. Zero-padded so that names sort like numbers.
 fn log_file(generation: u64) -> String {

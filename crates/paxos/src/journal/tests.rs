@@ -321,3 +321,103 @@ fn rotation_keeps_the_state_above_the_base_in_one_generation() {
         Some(ballot(6, 2))
     );
 }
+
+/// Goal: a log as a preallocating runtime leaves it after a crash in mid-append (valid records,
+/// a record cut short, zeros to the end of the file) opens, drops the record cut short, and is
+/// cut where that record starts; a record that lost only its trailer is whole and is kept.
+/// Method: an unsynced `Accept` cut at every byte, followed by 4 KB of zeros; each image is
+/// opened and its first flush inspected.
+#[test]
+fn a_record_cut_short_before_zero_padding_is_cut() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    let accept = Body::Accept {
+        seq: Seq(2),
+        ballot: ballot(3, 1),
+        value: value("two"),
+    };
+    peer.on_message(NodeId(1), msg(1, accept), &mut out);
+    apply(&mut disk, &mut out);
+    let file = log_file(1);
+    let whole = disk[&file].clone();
+    let mut unsynced = BytesMut::new();
+    let four = Record::Accept {
+        seq: Seq(4),
+        ballot: ballot(3, 1),
+        value: value("four"),
+    };
+    put(&mut unsynced, &four);
+    let payload_end = unsynced.len() - 1;
+    assert_ne!(unsynced[payload_end - 1], 0, "cut before its trailer, it cannot check");
+    // What the first flush cuts to and whether the vote in 4 came back, for a cut at `cut`.
+    let reopen = |cut: usize| {
+        let mut bytes = whole.to_vec();
+        bytes.extend_from_slice(&unsynced[..cut]);
+        bytes.resize(bytes.len() + 4096, 0);
+        let mut torn = disk.clone();
+        torn.insert(file.clone(), Bytes::from(bytes));
+        let opened = Peer::open(NodeId(0), 3, 7, &torn);
+        let mut again = opened.unwrap_or_else(|err| panic!("cut at {cut}: {err}")).peer;
+        let accepted = |seq| {
+            let instance = again.instances.get(&Seq(seq));
+            instance.and_then(|i| i.acceptor.accepted().cloned())
+        };
+        assert_eq!(accepted(2), Some((ballot(3, 1), value("two"))), "cut at {cut}");
+        let four_kept = accepted(4).is_some();
+        let mut out = PaxosOutbox::new();
+        again.on_tick(&mut out);
+        let Some(Effect::Truncate { file: f, len }) = out.effects().first().cloned() else {
+            panic!("cut at {cut}: no truncate first: {:?}", out.effects());
+        };
+        assert_eq!(f, file);
+        (len, four_kept)
+    };
+    for cut in 0..payload_end {
+        assert_eq!(reopen(cut), (whole.len() as u64, false), "cut at {cut}");
+    }
+    let after_four = (whole.len() + unsynced.len()) as u64;
+    assert_eq!(reopen(payload_end), (after_four, true), "only the trailer lost");
+}
+
+/// Goal: damage to the last record of a log followed by zeros (a preallocated file) is refused
+/// with the file and the offset, even though the record's payload ends in a zero byte, so that
+/// it would read like a record cut short inside the zeros but for its trailer.
+/// Method: the last record is a promise to a ballot of node 0 (its payload ends in 0); one
+/// byte of its payload is flipped and 4 KB of zeros follow.
+#[test]
+fn a_damaged_last_record_before_zero_padding_is_refused() {
+    let mut disk = DiskImage::new();
+    let mut peer = opened(&mut disk);
+    let mut out = PaxosOutbox::new();
+    let prepare = Body::Prepare {
+        seq: Seq(3),
+        ballot: ballot(5, 0),
+    };
+    peer.on_message(NodeId(1), msg(1, prepare), &mut out);
+    apply(&mut disk, &mut out);
+    let file = log_file(1);
+    let mut bytes = disk[&file].to_vec();
+    let (payloads, tail) = decode_records(&bytes);
+    assert_eq!(tail, Tail::Clean);
+    let last = *payloads.last().expect("records");
+    assert_eq!(last.last(), Some(&0), "the payload ends in a zero byte");
+    let payload_at = last.as_ptr() as usize - bytes.as_ptr() as usize;
+    let record_at = (payload_at - rpc::record::RECORD_HEADER_BYTES) as u64;
+    bytes[payload_at] ^= 0x01;
+    bytes.resize(bytes.len() + 4096, 0);
+    disk.insert(file.clone(), Bytes::from(bytes));
+    let err = Peer::open(NodeId(0), 3, 7, &disk).expect_err("damage is refused");
+    match &err {
+        OpenError::Corrupt {
+            file: f, offset, ..
+        } => {
+            assert_eq!(f, &file);
+            assert_eq!(*offset, record_at);
+        }
+        other => panic!("not a corruption: {other}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains(&file), "{message}");
+    assert!(message.contains(&record_at.to_string()), "{message}");
+}
