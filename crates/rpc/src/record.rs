@@ -153,8 +153,8 @@ enum Check<'a> {
 /// Why the rules below are sound: a crash keeps a byte prefix of the unsynced appends, and a
 /// preallocated file reads zero after it. So a record cut short is a prefix of a real record
 /// with every later byte zero or absent, and a complete record that a crash tore nothing from
-/// has its nonzero trailer where its length says. Each rule calls a record torn only if it can
-/// be such a prefix, and damaged otherwise.
+/// has its nonzero trailer where its length says. Each rule calls the bytes torn only if they
+/// can be such a prefix and a damaged length does not explain them, and damaged otherwise.
 fn check(rest: &[u8]) -> Check<'_> {
     let Some((header, body)) = rest.split_first_chunk::<RECORD_HEADER_BYTES>() else {
         // Shorter than a header, at the very end: no complete record is this short, so these
@@ -184,17 +184,19 @@ fn check(rest: &[u8]) -> Check<'_> {
         // byte, whose payload is intact; any other value is a damaged byte outside the sum.
         return Check::Valid(payload);
     }
-    // A record cut short reads zero from where the cut fell to the end, so in particular at
-    // its trailer (which is its last byte, always after the cut) and after it. A complete
-    // record has its nonzero trailer there, so it cannot pass this unless its length is not
-    // the one written (which the last rule catches).
+    // A record cut short reads zero from the cut to the end, and the trailer position found
+    // here lies past the cut: with the whole length kept it is the real trailer, which the cut
+    // lost (had the cut kept every byte before it, the checksum would match); with the length
+    // itself cut, it lies past the header. A complete record has its nonzero trailer there, so
+    // it cannot pass this unless its length is not the one written (the last rule), or unless
+    // its trailer was zeroed as well: one damaged byte never passes, two can.
     if trailer != 0 || body[len + 1..].iter().any(|&b| b != 0) {
         return Check::Damaged(Corruption::Checksum);
     }
     // Zeros to the end: nothing of any record was written here. Decided without the length
     // rule only to spare a checksum pass over a preallocated tail: that rule cannot fire on
     // zeros anyway, since no length up to MAX_RECORD_BYTES has CRC32C(length ++ that many
-    // zeros) = 0 (checked exhaustively when the trailer was introduced).
+    // zeros) = 0 (checked exhaustively off line; a unit test checks the lengths below 2^16).
     if header == &[0; RECORD_HEADER_BYTES] {
         return Check::Torn;
     }

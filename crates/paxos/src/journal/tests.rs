@@ -349,7 +349,11 @@ fn a_record_cut_short_before_zero_padding_is_cut() {
     };
     put(&mut unsynced, &four);
     let payload_end = unsynced.len() - 1;
-    assert_ne!(unsynced[payload_end - 1], 0, "cut before its trailer, it cannot check");
+    assert_ne!(
+        unsynced[payload_end - 1],
+        0,
+        "cut before its trailer, it cannot check"
+    );
     // What the first flush cuts to and whether the vote in 4 came back, for a cut at `cut`.
     let reopen = |cut: usize| {
         let mut bytes = whole.to_vec();
@@ -358,12 +362,18 @@ fn a_record_cut_short_before_zero_padding_is_cut() {
         let mut torn = disk.clone();
         torn.insert(file.clone(), Bytes::from(bytes));
         let opened = Peer::open(NodeId(0), 3, 7, &torn);
-        let mut again = opened.unwrap_or_else(|err| panic!("cut at {cut}: {err}")).peer;
+        let mut again = opened
+            .unwrap_or_else(|err| panic!("cut at {cut}: {err}"))
+            .peer;
         let accepted = |seq| {
             let instance = again.instances.get(&Seq(seq));
             instance.and_then(|i| i.acceptor.accepted().cloned())
         };
-        assert_eq!(accepted(2), Some((ballot(3, 1), value("two"))), "cut at {cut}");
+        assert_eq!(
+            accepted(2),
+            Some((ballot(3, 1), value("two"))),
+            "cut at {cut}"
+        );
         let four_kept = accepted(4).is_some();
         let mut out = PaxosOutbox::new();
         again.on_tick(&mut out);
@@ -377,7 +387,11 @@ fn a_record_cut_short_before_zero_padding_is_cut() {
         assert_eq!(reopen(cut), (whole.len() as u64, false), "cut at {cut}");
     }
     let after_four = (whole.len() + unsynced.len()) as u64;
-    assert_eq!(reopen(payload_end), (after_four, true), "only the trailer lost");
+    assert_eq!(
+        reopen(payload_end),
+        (after_four, true),
+        "only the trailer lost"
+    );
 }
 
 /// Goal: damage to the last record of a log followed by zeros (a preallocated file) is refused

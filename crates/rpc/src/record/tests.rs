@@ -109,7 +109,8 @@ proptest! {
         let (records, tail) = decode_records(&bytes);
         if at == trailer {
             prop_assert_eq!(records, as_slices(&payloads));
-            let undamaged = if padding == 0 { Tail::Clean } else { Tail::Torn { offset: log.len() as u64 } };
+            let end = log.len() as u64;
+            let undamaged = if padding == 0 { Tail::Clean } else { Tail::Torn { offset: end } };
             prop_assert_eq!(tail, undamaged);
         } else {
             prop_assert!(
