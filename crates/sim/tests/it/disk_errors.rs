@@ -24,7 +24,8 @@ struct Journal {
     records: Vec<u64>,
     /// Records a peer told this node about.
     mirrored: Vec<Entry>,
-    /// A torn tail found at recovery, to cut before the next append.
+    /// Where the log's content found at recovery ends (before a torn tail or reserved zeros),
+    /// to cut the file to before the next append.
     cut_at: Option<u64>,
 }
 
@@ -40,9 +41,14 @@ impl Journal {
     }
 
     /// Rebuilds the journal from its disk, as process number `epoch`: the valid records, and
-    /// where a torn tail starts.
+    /// where they end. The log is cut there even when its tail is clean: the driver may have
+    /// reserved zeros past the end, and forbids appending to a file found on disk before
+    /// truncating it to its real length.
     fn recover(disk: &DiskImage, mirror: Option<NodeId>, epoch: u64) -> Self {
-        let (records, cut_at) = wal_records(disk);
+        let (records, torn_at) = wal_records(disk);
+        let cut_at = disk
+            .get("wal")
+            .map(|wal| torn_at.unwrap_or(wal.len() as u64));
         Journal {
             mirror,
             epoch,
