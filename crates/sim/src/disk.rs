@@ -1,4 +1,5 @@
-//! A node's simulated disk: what survives a crash is what was synced, plus a prefix of appends.
+//! A node's simulated disk: what survives a crash is what was synced, plus a prefix of appends,
+//! and an append-only file may come back with reserved zero bytes at its end.
 //!
 //! Every change queues up as a pending operation; `Sync` applies them, in order, to the durable
 //! image. A clean kill flushes them (the process closed its files and the OS wrote them back). A
@@ -13,11 +14,38 @@
 //! * A file that did not exist durably exists afterwards iff at least one op of its run was kept
 //!   (possibly as an empty file).
 //!
+//! # Reserved space
+//! The TCP runtime preallocates append-only files: it extends a file that receives `Append`s
+//! with zeros and overwrites them in place, so an fdatasync need not write the inode. After a
+//! restart, crash or clean stop alike, such a file may end with any number of zero bytes after
+//! its real content. [`SimDisk::boot`] models that: when a process starts on a kept disk, every
+//! file that received at least one `Append` from the process before it gains a seeded-random
+//! number of zero bytes (none, fewer than a record header, or up to a few KiB), after the crash
+//! rule above chose what survived. Only the core knows where its records end, so:
+//!
+//! * **Truncate first.** A core must not `Append` to a file it found on disk until it has
+//!   `Truncate`d it to its real length, replaced it with `Write` or removed it. Appending to
+//!   such a file is a core bug: [`SimDisk::append`] refuses it (the simulator panics naming the
+//!   node), as the runtime refuses it with an error. A file the process itself created, by
+//!   `Append` or `Write`, needs no truncate.
+//!
 //! Every draw comes from the simulator's generator, files in name order: same seed, same outcome.
 
 use bytes::{Bytes, BytesMut};
 use rpc::{DiskImage, Rng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether [`SimDisk::boot`] pads appended files with reserved zeros. On: the runtime does
+/// preallocate, so every core must be tested against it. The switch exists so that a failure
+/// can be told apart from the padding while log readers learn to read zeros after a torn
+/// record as a torn tail.
+const PADDING_ON: bool = true;
+
+/// The most zero bytes one restart adds to one file. The runtime reserves 1 MiB at a time; the
+/// simulator does not model that size, only that zeros of any length may follow the content:
+/// a few KiB already cover a tail shorter and longer than a record and its header, while
+/// keeping disk-use tests (kvpaxos `disk_use`) meaningful.
+const PADDING_BYTES_MAX: u64 = 4_096;
 
 /// One not-yet-durable change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,11 +67,17 @@ impl PendingOp {
     }
 }
 
-/// The durable image of one node plus the changes not yet synced.
+/// The durable image of one node plus the changes not yet synced, and what the running process
+/// has done to which files (see "Reserved space" in the module doc).
 #[derive(Clone, Debug, Default)]
 pub struct SimDisk {
     durable: DiskImage,
     pending: Vec<PendingOp>,
+    /// Files the running process appended to: they gain reserved zeros at the next boot.
+    appended: BTreeSet<String>,
+    /// Files the running process may append to: it created, wrote, truncated or removed them.
+    /// Any other file that exists was found on disk at boot, and may end in reserved zeros.
+    known: BTreeSet<String>,
 }
 
 impl SimDisk {
@@ -54,17 +88,45 @@ impl SimDisk {
 
     /// Queues an atomic whole-file write.
     pub fn write(&mut self, file: String, bytes: Bytes) {
+        self.know(&file);
         self.pending.push(PendingOp::Write { file, bytes });
     }
 
     /// Queues a removal.
     pub fn remove(&mut self, file: String) {
+        self.know(&file);
         self.pending.push(PendingOp::Remove { file });
     }
 
     /// Queues an append to `file`, creating it if it does not exist.
-    pub fn append(&mut self, file: String, bytes: Bytes) {
+    ///
+    /// # Errors
+    /// If `file` was on disk when the process started and the process has not truncated,
+    /// written or removed it since: its end may be reserved zeros, and only the core knows
+    /// where its content ends. A core that does this has a bug, and the caller reports it with
+    /// the node's id. Nothing is queued then.
+    pub fn append(&mut self, file: String, bytes: Bytes) -> Result<(), String> {
+        if !self.known.contains(&file) {
+            if let Some(len) = self.len_now(&file) {
+                return Err(format!(
+                    "append to {file:?} ({len} bytes, found on disk at boot) before truncating \
+                     it to its real length: its end may be reserved zero bytes"
+                ));
+            }
+            self.known.insert(file.clone());
+        }
+        if !self.appended.contains(&file) {
+            self.appended.insert(file.clone());
+        }
         self.pending.push(PendingOp::Append { file, bytes });
+        Ok(())
+    }
+
+    /// Marks `file` as one the running process may append to.
+    fn know(&mut self, file: &str) {
+        if !self.known.contains(file) {
+            self.known.insert(file.to_owned());
+        }
     }
 
     /// Queues cutting `file` to `len` bytes.
@@ -75,6 +137,7 @@ impl SimDisk {
     pub fn truncate(&mut self, file: String, len: u64) -> Result<(), String> {
         match self.len_now(&file) {
             Some(now) if len <= now => {
+                self.know(&file);
                 self.pending.push(PendingOp::Truncate { file, len });
                 Ok(())
             }
@@ -172,6 +235,43 @@ impl SimDisk {
     pub fn lose(&mut self) {
         self.pending.clear();
         self.durable.clear();
+        self.appended.clear();
+    }
+
+    /// A new process starts on this disk, after a crash or a clean stop (nothing is pending):
+    /// every file the process before appended to gains reserved zeros at its end (module doc),
+    /// in name order, and the new process knows no file yet. Returns the files padded and by
+    /// how many bytes (zero included), for the trace. Then [`SimDisk::durable`] is what the new
+    /// process reads.
+    ///
+    /// # Panics
+    /// If changes are pending: a node that went down has either flushed or lost them.
+    pub fn boot(&mut self, rng: &mut Rng) -> Vec<(String, u64)> {
+        assert!(
+            self.pending.is_empty(),
+            "boot with {} changes pending: a kill syncs them and a crash decides them",
+            self.pending.len()
+        );
+        self.known.clear();
+        let appended = std::mem::take(&mut self.appended);
+        if !PADDING_ON {
+            return Vec::new();
+        }
+        let mut padded = Vec::new();
+        for file in appended {
+            // An appended file a crash or a later `Remove` took away has no end to pad.
+            let Some(bytes) = self.durable.get_mut(&file) else {
+                continue;
+            };
+            let zeros = padding_len(rng);
+            if zeros > 0 {
+                let mut grown = BytesMut::from(&bytes[..]);
+                grown.resize(bytes.len() + zeros as usize, 0);
+                *bytes = grown.freeze();
+            }
+            padded.push((file, zeros));
+        }
+        padded
     }
 
     /// What a restarted node would read back.
@@ -188,6 +288,18 @@ impl SimDisk {
     /// such as SPEC §9.3 `Test5DiskUse`.
     pub fn durable_bytes(&self) -> u64 {
         self.durable.values().map(|bytes| bytes.len() as u64).sum()
+    }
+}
+
+/// How many reserved zero bytes one file gains at one boot. A quarter of the time none (a file
+/// whose reservation was used up exactly, or that the runtime never extended); a quarter of the
+/// time 1 to 16, which is shorter than a record header or just longer, so a reader sees zeros
+/// it cannot even parse as a length; otherwise up to [`PADDING_BYTES_MAX`].
+fn padding_len(rng: &mut Rng) -> u64 {
+    match rng.below(4) {
+        0 => 0,
+        1 => rng.range(1, 16),
+        _ => rng.range(1, PADDING_BYTES_MAX),
     }
 }
 
@@ -289,7 +401,7 @@ mod tests {
                 match op.clone() {
                     Op::Write(f, b) => disk.write(format!("f{f}"), Bytes::from(vec![b])),
                     Op::Remove(f) => disk.remove(format!("f{f}")),
-                    Op::Append(f, bytes) => disk.append(format!("f{f}"), Bytes::from(bytes)),
+                    Op::Append(f, bytes) => disk.append(format!("f{f}"), Bytes::from(bytes)).unwrap(),
                     Op::Truncate(f, n) => {
                         let valid = now(&model, &unsynced, f).is_some_and(|c| n <= c.len() as u64);
                         prop_assert_eq!(disk.truncate(format!("f{f}"), n).is_ok(), valid);
@@ -343,10 +455,13 @@ mod tests {
         for seed in 0..200 {
             let crash_once = |seed| {
                 let mut disk = SimDisk::new();
-                disk.append("log".into(), Bytes::from_static(b"synced"));
+                disk.append("log".into(), Bytes::from_static(b"synced"))
+                    .unwrap();
                 disk.sync();
-                disk.append("log".into(), Bytes::from_static(b"abc"));
-                disk.append("log".into(), Bytes::from_static(b"defg"));
+                disk.append("log".into(), Bytes::from_static(b"abc"))
+                    .unwrap();
+                disk.append("log".into(), Bytes::from_static(b"defg"))
+                    .unwrap();
                 disk.crash(&mut Rng::new(seed));
                 disk.durable()["log"].clone()
             };
@@ -373,7 +488,8 @@ mod tests {
         for seed in 0..50 {
             let mut disk = SimDisk::new();
             disk.write("f".into(), Bytes::from_static(b"new"));
-            disk.append("f".into(), Bytes::from_static(b"more"));
+            disk.append("f".into(), Bytes::from_static(b"more"))
+                .unwrap();
             disk.crash(&mut Rng::new(seed));
             assert!(
                 disk.durable().is_empty(),
@@ -387,11 +503,11 @@ mod tests {
     fn truncate_refuses_missing_files_and_extension() {
         let mut disk = SimDisk::new();
         assert!(disk.truncate("f".into(), 0).is_err());
-        disk.append("f".into(), Bytes::from_static(b"abc"));
+        disk.append("f".into(), Bytes::from_static(b"abc")).unwrap();
         assert!(disk.truncate("f".into(), 4).is_err());
         disk.truncate("f".into(), 1)
             .expect("within the pending length");
-        disk.append("f".into(), Bytes::from_static(b"z"));
+        disk.append("f".into(), Bytes::from_static(b"z")).unwrap();
         disk.sync();
         assert_eq!(disk.durable()["f"], Bytes::from_static(b"az"));
     }
@@ -402,10 +518,190 @@ mod tests {
         disk.write("a".into(), Bytes::from_static(b"1"));
         disk.sync();
         disk.write("b".into(), Bytes::from_static(b"22"));
-        disk.append("c".into(), Bytes::from_static(b"333"));
+        disk.append("c".into(), Bytes::from_static(b"333")).unwrap();
         assert_eq!(disk.durable_bytes(), 1);
         disk.lose();
         assert!(disk.durable().is_empty());
         assert_eq!(disk.pending_len(), 0);
+    }
+
+    /// A disk with a synced log "log" of `content` appended by the process before, and a file
+    /// "snap" it wrote whole, booted with `seed`: the log as the new process reads it.
+    fn boot_after_kill(content: &'static [u8], seed: u64) -> (SimDisk, Vec<(String, u64)>) {
+        let mut disk = SimDisk::new();
+        disk.append("log".into(), Bytes::from_static(content))
+            .unwrap();
+        disk.write("snap".into(), Bytes::from_static(b"whole"));
+        disk.sync();
+        let padded = disk.boot(&mut Rng::new(seed));
+        (disk, padded)
+    }
+
+    /// Goal: at boot an appended file gains reserved zeros: the same seed always the same
+    /// number; over seeds none, fewer than a record header (8 bytes today, 9 planned), and up to
+    /// a few KiB all occur. A file only written whole is never padded.
+    #[test]
+    fn boot_pads_appended_files_deterministically_per_seed() {
+        let (mut none, mut short, mut long) = (0, 0, 0);
+        for seed in 0..400 {
+            let (disk, padded) = boot_after_kill(b"records", seed);
+            assert_eq!(
+                disk.durable(),
+                boot_after_kill(b"records", seed).0.durable(),
+                "seed {seed}: same seed, same padding"
+            );
+            let log = &disk.durable()["log"];
+            let zeros = log.len() - 7;
+            assert_eq!(&log[..7], b"records", "seed {seed}: content kept");
+            assert!(log[7..].iter().all(|&b| b == 0), "seed {seed}: {log:?}");
+            assert_eq!(padded, [("log".to_owned(), zeros as u64)], "seed {seed}");
+            assert!(zeros as u64 <= PADDING_BYTES_MAX, "seed {seed}: {zeros}");
+            assert_eq!(disk.durable()["snap"], Bytes::from_static(b"whole"));
+            match zeros {
+                0 => none += 1,
+                1..=8 => short += 1,
+                17.. => long += 1,
+                _ => {}
+            }
+        }
+        assert!(
+            none > 50 && short > 30 && long > 150,
+            "none {none}, short {short}, long {long}"
+        );
+    }
+
+    /// Goal: only files the process before appended to are padded; a process that appended
+    /// nothing leaves the next boot's image as it found it (the zeros already there stay, as
+    /// the runtime's would, until a core truncates them).
+    #[test]
+    fn boot_pads_only_files_the_previous_process_appended_to() {
+        let seed = (0..)
+            .find(|&seed| boot_after_kill(b"abc", seed).1[0].1 > 0)
+            .unwrap();
+        let (mut disk, _) = boot_after_kill(b"abc", seed);
+        let padded_once = disk.durable().clone();
+        disk.append("other".into(), Bytes::from_static(b"x"))
+            .unwrap();
+        disk.sync();
+        for boot_seed in 0..20 {
+            let mut again = disk.clone();
+            let padded = again.boot(&mut Rng::new(boot_seed));
+            assert_eq!(again.durable()["log"], padded_once["log"]);
+            assert_eq!(padded.len(), 1, "{padded:?}");
+            assert_eq!(padded[0].0, "other");
+        }
+        let mut quiet = disk.clone();
+        quiet.boot(&mut Rng::new(0));
+        let image = quiet.durable().clone();
+        assert!(quiet.boot(&mut Rng::new(1)).is_empty());
+        assert_eq!(quiet.durable(), &image, "nothing appended, nothing padded");
+    }
+
+    /// Goal: after a crash the zeros come after what the crash kept (the synced prefix and a
+    /// prefix of the unsynced appends), never inside it; a lost disk boots empty.
+    #[test]
+    fn boot_pads_after_what_a_crash_kept_and_a_lost_disk_stays_empty() {
+        let mut padded_some = false;
+        for seed in 0..100 {
+            let mut disk = SimDisk::new();
+            disk.append("log".into(), Bytes::from_static(b"synced"))
+                .unwrap();
+            disk.sync();
+            disk.append("log".into(), Bytes::from_static(b"abcd"))
+                .unwrap();
+            let mut rng = Rng::new(seed);
+            disk.crash(&mut rng);
+            let kept = disk.durable()["log"].clone();
+            let padded = disk.boot(&mut rng);
+            let log = &disk.durable()["log"];
+            assert_eq!(log[..kept.len()], kept[..], "seed {seed}");
+            assert!(log[kept.len()..].iter().all(|&b| b == 0), "seed {seed}");
+            assert_eq!(padded, [("log".into(), (log.len() - kept.len()) as u64)]);
+            padded_some |= log.len() > kept.len();
+
+            let mut lost = disk.clone();
+            lost.append("log2".into(), Bytes::from_static(b"x"))
+                .unwrap();
+            lost.lose();
+            assert!(lost.boot(&mut rng).is_empty(), "seed {seed}");
+            assert!(lost.durable().is_empty(), "seed {seed}");
+        }
+        assert!(padded_some);
+    }
+
+    /// Goal: the truncate-first rule. An append to a file found on disk at boot is refused
+    /// (and queues nothing) until the process truncated, wrote or removed it; a file the
+    /// process created by `Append` takes appends at once.
+    #[test]
+    fn append_to_a_file_found_at_boot_needs_a_truncate_write_or_remove_first() {
+        let mut disk = SimDisk::new();
+        for file in ["cut", "written", "removed"] {
+            disk.append(file.into(), Bytes::from_static(b"old"))
+                .unwrap();
+        }
+        disk.sync();
+        disk.boot(&mut Rng::new(7));
+        for file in ["cut", "written", "removed"] {
+            let err = disk
+                .append(file.into(), Bytes::from_static(b"new"))
+                .unwrap_err();
+            assert!(err.contains("before truncating"), "{err}");
+        }
+        assert_eq!(disk.pending_len(), 0, "a refused append queues nothing");
+        disk.truncate("cut".into(), 3).unwrap();
+        disk.write("written".into(), Bytes::from_static(b"W"));
+        disk.remove("removed".into());
+        disk.append("fresh".into(), Bytes::from_static(b"f1"))
+            .unwrap();
+        for file in ["cut", "written", "removed", "fresh"] {
+            disk.append(file.into(), Bytes::from_static(b"+")).unwrap();
+        }
+        disk.sync();
+        let image: Vec<(&str, &[u8])> = disk
+            .durable()
+            .iter()
+            .map(|(f, b)| (f.as_str(), &b[..]))
+            .collect();
+        assert_eq!(
+            image,
+            [
+                ("cut", &b"old+"[..]),
+                ("fresh", b"f1+"),
+                ("removed", b"+"),
+                ("written", b"W+")
+            ]
+        );
+        disk.boot(&mut Rng::new(8));
+        assert!(
+            disk.append("fresh".into(), Bytes::new()).is_err(),
+            "a new boot forgets what the process before knew"
+        );
+    }
+
+    /// Goal: zeros after complete records read as a torn tail at the end of the last record,
+    /// so a log reader cuts them (`rpc::record` today).
+    #[test]
+    fn padding_after_complete_records_reads_as_a_torn_tail() {
+        use rpc::record::{Tail, decode_records, encode_record};
+        let mut torn = 0;
+        for seed in 0..50 {
+            let mut disk = SimDisk::new();
+            let mut log = encode_record(b"one").to_vec();
+            log.extend_from_slice(&encode_record(b"two"));
+            let len = log.len() as u64;
+            disk.append("wal".into(), Bytes::from(log)).unwrap();
+            disk.sync();
+            let zeros = disk.boot(&mut Rng::new(seed))[0].1;
+            let (records, tail) = decode_records(&disk.durable()["wal"]);
+            assert_eq!(records, [&b"one"[..], b"two"], "seed {seed}");
+            let expected = if zeros == 0 {
+                Tail::Clean
+            } else {
+                torn += 1;
+                Tail::Torn { offset: len }
+            };
+            assert_eq!(tail, expected, "seed {seed}: {zeros} zeros");
+        }
+        assert!(torn > 20, "padded in {torn} of 50 seeds");
     }
 }

@@ -255,7 +255,10 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
 
     /// Starts a new process for node `id`, built by `make` from the durable disk image (empty
     /// after a disk loss); SPEC §1.6 pbservice restarts ignore the disk and build a fresh server.
-    /// Its ticks restart at a random phase.
+    /// Every file the previous process appended to first gains a seeded-random number of
+    /// reserved zero bytes at its end, and the new process must truncate a file it found before
+    /// it appends to it (see [`SimDisk`](crate::SimDisk), "Reserved space"). Its ticks restart at
+    /// a random phase.
     ///
     /// # Panics
     /// If the node is up.
@@ -266,9 +269,17 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             "restart: node {id} is up; crash or kill it first"
         );
         let slot = &mut self.nodes[id.index()];
+        let padded = slot.disk.boot(&mut self.rng);
         slot.node = Some(make(slot.disk.durable()));
         slot.status = NodeStatus::Up;
         self.schedule_first_tick(id);
-        self.record_fault(Some(id), &"restart");
+        if padded.is_empty() {
+            self.record_fault(Some(id), &"restart");
+        } else {
+            self.record_fault(
+                Some(id),
+                &format_args!("restart; reserved zeros {padded:?}"),
+            );
+        }
     }
 }

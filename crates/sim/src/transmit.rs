@@ -48,7 +48,9 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 }
                 Effect::Remove { file } => self.nodes[id.index()].disk.remove(file),
                 Effect::Append { file, bytes } => {
-                    self.nodes[id.index()].disk.append(file, bytes);
+                    if let Err(err) = self.nodes[id.index()].disk.append(file, bytes) {
+                        panic!("node {id} broke the disk contract: {err}");
+                    }
                     if self.disk_fails(id, DiskFault::Write) {
                         break;
                     }
