@@ -31,8 +31,8 @@
 //! | (one-way link failure) | [`Sim::cut`], [`Sim::uncut`] |
 //! | §1.4 deaf server (socket removed: can send, cannot be reached) | [`Sim::deafen`], [`Sim::undeafen`]: `Send`s and client requests to it are dropped; `Respond`s to its own requests and everything it sends still go through |
 //! | §1.5 slow proxy | [`FaultConfig::delay`] / [`FaultConfig::delay_us_max`] |
-//! | §1.6 `kill()` | [`Sim::kill`]: the core is dropped, messages to it are lost (unsynced writes are flushed: a clean stop) |
-//! | §1.6/§12 crash, disk kept; unsynced writes lost | [`Sim::crash`] then [`Sim::restart`] from the surviving [`rpc::DiskImage`]: what was synced, plus a seeded-random prefix of each file's unsynced appends (a torn last record) |
+//! | §1.6 `kill()` | [`Sim::kill`]: the core is dropped, messages to it are lost (unsynced writes are flushed: a clean stop); a later [`Sim::restart`] pads appended files as after a crash |
+//! | §1.6/§12 crash, disk kept; unsynced writes lost | [`Sim::crash`] then [`Sim::restart`] from the surviving [`rpc::DiskImage`]: what was synced, plus a seeded-random prefix of each file's unsynced appends (a torn last record), then reserved zero bytes at the end of every file the process appended to (the runtime preallocates) |
 //! | §1.6 crash with disk lost (`rm -rf` the directory) | [`Sim::crash_and_lose_disk`] then [`Sim::restart`] from an empty image |
 //! | (disk I/O errors: fsync EIO, disk full) | [`Sim::fail_disk`] arms one ([`DiskFault::Sync`] or [`DiskFault::Write`]); [`DiskFaultConfig`] draws them per operation. The node stops at the failed effect as the TCP runtime's does: nothing after it in that input leaves, the disk keeps what a crash keeps, and the node is [`NodeStatus::Crashed`] until [`Sim::restart`]; counted in [`NodeStats::disk_errors`] |
 //! | §1.6 pbservice restart with fresh state | [`Sim::kill`] then [`Sim::restart`] ignoring the image |
@@ -59,6 +59,11 @@
 //!   at any byte), never an unsynced `Write`/`Remove` ([`SimDisk`] has the exact rule). A
 //!   disk operation that fails ([`Sim::fail_disk`]) crashes its node right there, before any
 //!   later effect of the same input is carried out.
+//! * A restart with the disk kept, after a crash or a kill, adds a seeded-random run of zero
+//!   bytes (possibly none) to the end of every file the previous process appended to. A core
+//!   must `Truncate` a file it found on disk to its real length (or `Write` or `Remove` it)
+//!   before it appends to it; an append that breaks this rule, or a bad `Truncate`, panics
+//!   naming the node ("broke the disk contract").
 //!
 //! # Seeds and replay
 //! [`for_each_seed!`] runs a test for seeds `0..N`: `N` is the test's default (at least 20 in CI)
