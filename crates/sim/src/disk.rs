@@ -401,7 +401,9 @@ mod tests {
                 match op.clone() {
                     Op::Write(f, b) => disk.write(format!("f{f}"), Bytes::from(vec![b])),
                     Op::Remove(f) => disk.remove(format!("f{f}")),
-                    Op::Append(f, bytes) => disk.append(format!("f{f}"), Bytes::from(bytes)).unwrap(),
+                    Op::Append(f, bytes) => disk
+                        .append(format!("f{f}"), Bytes::from(bytes))
+                        .expect("no boot, so no file found at boot"),
                     Op::Truncate(f, n) => {
                         let valid = now(&model, &unsynced, f).is_some_and(|c| n <= c.len() as u64);
                         prop_assert_eq!(disk.truncate(format!("f{f}"), n).is_ok(), valid);
@@ -456,12 +458,12 @@ mod tests {
             let crash_once = |seed| {
                 let mut disk = SimDisk::new();
                 disk.append("log".into(), Bytes::from_static(b"synced"))
-                    .unwrap();
+                    .expect("not a file found at boot");
                 disk.sync();
                 disk.append("log".into(), Bytes::from_static(b"abc"))
-                    .unwrap();
+                    .expect("not a file found at boot");
                 disk.append("log".into(), Bytes::from_static(b"defg"))
-                    .unwrap();
+                    .expect("not a file found at boot");
                 disk.crash(&mut Rng::new(seed));
                 disk.durable()["log"].clone()
             };
@@ -489,7 +491,7 @@ mod tests {
             let mut disk = SimDisk::new();
             disk.write("f".into(), Bytes::from_static(b"new"));
             disk.append("f".into(), Bytes::from_static(b"more"))
-                .unwrap();
+                .expect("not a file found at boot");
             disk.crash(&mut Rng::new(seed));
             assert!(
                 disk.durable().is_empty(),
@@ -503,11 +505,13 @@ mod tests {
     fn truncate_refuses_missing_files_and_extension() {
         let mut disk = SimDisk::new();
         assert!(disk.truncate("f".into(), 0).is_err());
-        disk.append("f".into(), Bytes::from_static(b"abc")).unwrap();
+        disk.append("f".into(), Bytes::from_static(b"abc"))
+            .expect("not a file found at boot");
         assert!(disk.truncate("f".into(), 4).is_err());
         disk.truncate("f".into(), 1)
             .expect("within the pending length");
-        disk.append("f".into(), Bytes::from_static(b"z")).unwrap();
+        disk.append("f".into(), Bytes::from_static(b"z"))
+            .expect("not a file found at boot");
         disk.sync();
         assert_eq!(disk.durable()["f"], Bytes::from_static(b"az"));
     }
@@ -518,7 +522,8 @@ mod tests {
         disk.write("a".into(), Bytes::from_static(b"1"));
         disk.sync();
         disk.write("b".into(), Bytes::from_static(b"22"));
-        disk.append("c".into(), Bytes::from_static(b"333")).unwrap();
+        disk.append("c".into(), Bytes::from_static(b"333"))
+            .expect("not a file found at boot");
         assert_eq!(disk.durable_bytes(), 1);
         disk.lose();
         assert!(disk.durable().is_empty());
@@ -530,7 +535,7 @@ mod tests {
     fn boot_after_kill(content: &'static [u8], seed: u64) -> (SimDisk, Vec<(String, u64)>) {
         let mut disk = SimDisk::new();
         disk.append("log".into(), Bytes::from_static(content))
-            .unwrap();
+            .expect("not a file found at boot");
         disk.write("snap".into(), Bytes::from_static(b"whole"));
         disk.sync();
         let padded = disk.boot(&mut Rng::new(seed));
@@ -577,11 +582,11 @@ mod tests {
     fn boot_pads_only_files_the_previous_process_appended_to() {
         let seed = (0..)
             .find(|&seed| boot_after_kill(b"abc", seed).1[0].1 > 0)
-            .unwrap();
+            .expect("some seed pads");
         let (mut disk, _) = boot_after_kill(b"abc", seed);
         let padded_once = disk.durable().clone();
         disk.append("other".into(), Bytes::from_static(b"x"))
-            .unwrap();
+            .expect("not a file found at boot");
         disk.sync();
         for boot_seed in 0..20 {
             let mut again = disk.clone();
@@ -605,10 +610,10 @@ mod tests {
         for seed in 0..100 {
             let mut disk = SimDisk::new();
             disk.append("log".into(), Bytes::from_static(b"synced"))
-                .unwrap();
+                .expect("not a file found at boot");
             disk.sync();
             disk.append("log".into(), Bytes::from_static(b"abcd"))
-                .unwrap();
+                .expect("not a file found at boot");
             let mut rng = Rng::new(seed);
             disk.crash(&mut rng);
             let kept = disk.durable()["log"].clone();
@@ -621,7 +626,7 @@ mod tests {
 
             let mut lost = disk.clone();
             lost.append("log2".into(), Bytes::from_static(b"x"))
-                .unwrap();
+                .expect("not a file found at boot");
             lost.lose();
             assert!(lost.boot(&mut rng).is_empty(), "seed {seed}");
             assert!(lost.durable().is_empty(), "seed {seed}");
@@ -637,24 +642,25 @@ mod tests {
         let mut disk = SimDisk::new();
         for file in ["cut", "written", "removed"] {
             disk.append(file.into(), Bytes::from_static(b"old"))
-                .unwrap();
+                .expect("not a file found at boot");
         }
         disk.sync();
         disk.boot(&mut Rng::new(7));
         for file in ["cut", "written", "removed"] {
             let err = disk
                 .append(file.into(), Bytes::from_static(b"new"))
-                .unwrap_err();
+                .expect_err("found at boot, not truncated");
             assert!(err.contains("before truncating"), "{err}");
         }
         assert_eq!(disk.pending_len(), 0, "a refused append queues nothing");
-        disk.truncate("cut".into(), 3).unwrap();
+        disk.truncate("cut".into(), 3).expect("within its length");
         disk.write("written".into(), Bytes::from_static(b"W"));
         disk.remove("removed".into());
         disk.append("fresh".into(), Bytes::from_static(b"f1"))
-            .unwrap();
+            .expect("not a file found at boot");
         for file in ["cut", "written", "removed", "fresh"] {
-            disk.append(file.into(), Bytes::from_static(b"+")).unwrap();
+            disk.append(file.into(), Bytes::from_static(b"+"))
+                .expect("not a file found at boot");
         }
         disk.sync();
         let image: Vec<(&str, &[u8])> = disk
@@ -689,7 +695,8 @@ mod tests {
             let mut log = encode_record(b"one").to_vec();
             log.extend_from_slice(&encode_record(b"two"));
             let len = log.len() as u64;
-            disk.append("wal".into(), Bytes::from(log)).unwrap();
+            disk.append("wal".into(), Bytes::from(log))
+                .expect("not a file found at boot");
             disk.sync();
             let zeros = disk.boot(&mut Rng::new(seed))[0].1;
             let (records, tail) = decode_records(&disk.durable()["wal"]);
