@@ -464,7 +464,7 @@ fn logs(replicas: &[Replica]) -> String {
 
 /// A replica whose disk fails (issue 10, "I/O errors"): run under `ulimit -f` (with SIGXFSZ
 /// ignored, so a write past the limit fails with EFBIG as a full disk fails with ENOSPC), a
-/// one-replica cluster takes Puts of 1 KB until its log cannot grow. It must exit 1 saying its
+/// one-replica cluster takes Puts of 8 KB until its log cannot grow. It must exit 1 saying its
 /// disk failed, not hang; started again on the same directory without the limit, it has every
 /// Put it acknowledged (the torn end of its log is cut).
 #[test]
@@ -486,10 +486,11 @@ fn kv_serve_exits_when_its_disk_fails_and_keeps_what_it_acknowledged() {
         "--data-dir",
         &dir,
     ];
-    // 8 blocks: 4 KiB (dash) or 8 KiB (bash) of log, a few Puts' worth.
+    // 3072 blocks: 1.5 MiB (dash) or 3 MiB (bash) of log. The runtime reserves a log's space in
+    // 1 MiB steps, so the first step fits and a later one fails: a few hundred 8 KB Puts.
     let mut command = Command::new("sh");
     command
-        .args(["-c", r#"trap "" XFSZ; ulimit -f 8; exec "$0" "$@""#])
+        .args(["-c", r#"trap "" XFSZ; ulimit -f 3072; exec "$0" "$@""#])
         .arg(env!("CARGO_BIN_EXE_dsys"))
         .args(serve)
         .stderr(Stdio::piped());
@@ -500,7 +501,7 @@ fn kv_serve_exits_when_its_disk_fails_and_keeps_what_it_acknowledged() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let value = |i: usize| format!("{i:04}").repeat(250);
+    let value = |i: usize| format!("{i:04}").repeat(2048);
     let mut acknowledged = Vec::new();
     let mut applied = 0;
     let mut clerk = TcpClerk::new(&[addr]);

@@ -245,11 +245,12 @@ fn an_armed_disk_error_waits_for_its_operation() {
 /// Goal: a failed `Append` (disk full) stops the node at it: no reply, no send; the records
 /// synced before are kept, and the failed one is kept whole, in part (a short write: a torn
 /// tail, which recovery cuts) or not at all, never as corruption.
-/// Method: one acknowledged Put, then `fail_disk(N0, Write)` and a second Put, over 60 seeds.
+/// Method: one acknowledged Put, then `fail_disk(N0, Write)` and a second Put, over 200 seeds
+/// (a whole record survives in about one seed in 40: the crash keeps the append, then all of it).
 #[test]
 fn failed_append_stops_the_node_and_may_leave_a_torn_record() {
     let (mut torn, mut whole, mut none) = (0, 0, 0);
-    for seed in 0..60 {
+    for seed in 0..200 {
         let (mut sim, c) = journal_sim(seed);
         sim.run_op(c, RegOp::Put(1), 1_000 * MS_US).unwrap();
         sim.fail_disk(N0, DiskFault::Write);
