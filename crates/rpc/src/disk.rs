@@ -136,49 +136,75 @@ impl DiskDir {
     /// failing one are not attempted.
     pub(crate) fn apply(&mut self, ops: &[DiskOp]) -> io::Result<()> {
         if !self.created {
-            fs::create_dir_all(&self.dir)?;
+            fs::create_dir_all(&self.dir).map_err(|err| self.failed("create", None, err))?;
             // The new directory's own entry lives in its parent: persist it too.
             if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                sync_dir(parent).map_err(|err| self.failed("fsync the parent of", None, err))?;
             }
             self.created = true;
         }
         let mut at = 0;
         while at < ops.len() {
-            match &ops[at] {
-                DiskOp::Write { file, bytes } => {
-                    check_name(file)?;
-                    self.forget(file);
-                    write_atomic(&self.dir, file, bytes)?;
-                    let len = bytes.len() as u64;
-                    self.extents.insert(
-                        file.clone(),
-                        Extent {
-                            end: len,
-                            reserved: len,
-                        },
-                    );
-                    self.fsyncs += 1;
-                    self.dir_dirty = true;
-                }
-                DiskOp::Remove { file } => {
-                    check_name(file)?;
-                    self.forget(file);
-                    remove(&self.dir, file)?;
-                    self.dir_dirty = true;
-                }
+            let op = &ops[at];
+            let done = match op {
                 DiskOp::Append { file, .. } => {
                     let run = appends_to(&ops[at..], file);
-                    self.append(file, run)?;
                     at += run.len();
-                    continue;
+                    self.append(file, run)
                 }
-                DiskOp::Truncate { file, len } => self.truncate(file, *len)?,
-                DiskOp::Sync => self.sync()?,
-            }
-            at += 1;
+                op => {
+                    at += 1;
+                    self.apply_one(op)
+                }
+            };
+            done.map_err(|err| match op {
+                DiskOp::Write { file, .. } => self.failed("write", Some(file), err),
+                DiskOp::Remove { file } => self.failed("remove", Some(file), err),
+                DiskOp::Append { file, .. } => self.failed("append to", Some(file), err),
+                DiskOp::Truncate { file, .. } => self.failed("truncate", Some(file), err),
+                DiskOp::Sync => self.failed("fsync a file in", None, err),
+            })?;
         }
         Ok(())
+    }
+
+    /// Any operation but an append.
+    fn apply_one(&mut self, op: &DiskOp) -> io::Result<()> {
+        match op {
+            DiskOp::Write { file, bytes } => {
+                check_name(file)?;
+                self.forget(file);
+                write_atomic(&self.dir, file, bytes)?;
+                let len = bytes.len() as u64;
+                let extent = Extent {
+                    end: len,
+                    reserved: len,
+                };
+                self.extents.insert(file.clone(), extent);
+                self.fsyncs += 1;
+                self.dir_dirty = true;
+            }
+            DiskOp::Remove { file } => {
+                check_name(file)?;
+                self.forget(file);
+                remove(&self.dir, file)?;
+                self.dir_dirty = true;
+            }
+            DiskOp::Append { .. } => unreachable!("appends go through DiskDir::append"),
+            DiskOp::Truncate { file, len } => self.truncate(file, *len)?,
+            DiskOp::Sync => self.sync()?,
+        }
+        Ok(())
+    }
+
+    /// `err` with what failed, on which file, so that an operator sees the path: "write
+    /// /data/kv-0/rsm-snapshot: No space left on device (os error 28)". The kind is kept.
+    fn failed(&self, what: &str, file: Option<&str>, err: io::Error) -> io::Error {
+        let path = match file {
+            Some(file) => self.dir.join(file),
+            None => self.dir.clone(),
+        };
+        io::Error::new(err.kind(), format!("{what} {}: {err}", path.display()))
     }
 
     /// Drops what is known of a file about to be replaced or unlinked: appends to the old inode
@@ -554,10 +580,10 @@ mod tests {
             file: "nope".into(),
             len: 0,
         }]);
-        assert_eq!(
-            missing.expect_err("missing").kind(),
-            io::ErrorKind::NotFound
-        );
+        let missing = missing.expect_err("missing");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        let named = format!("truncate {}", dir.join("nope").display());
+        assert!(missing.to_string().starts_with(&named), "{missing}");
         disk.apply(&[append("log", b"abc")]).expect("append");
         let longer = disk.apply(&[DiskOp::Truncate {
             file: "log".into(),
