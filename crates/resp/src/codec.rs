@@ -3,7 +3,7 @@
 use crate::command::Command;
 use crate::error::RespError;
 use crate::parse::parse_frame;
-use crate::reply::Reply;
+use crate::reply::{Protocol, Reply};
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -12,12 +12,25 @@ use tokio_util::codec::{Decoder, Encoder};
 /// After any decode error the stream is unusable and the connection must be closed;
 /// [`RespError::to_reply`] is the line to send first.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct RespCodec;
+pub struct RespCodec {
+    /// The protocol replies are encoded in; decoding is the same in both.
+    protocol: Protocol,
+}
 
 impl RespCodec {
-    /// A new codec; it keeps no state between frames.
+    /// A new codec speaking RESP2; it keeps no state between frames.
     pub fn new() -> Self {
-        RespCodec
+        RespCodec::default()
+    }
+
+    /// Encodes the replies from now on in `protocol` (after `HELLO 3`, say).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    /// The protocol replies are encoded in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 }
 
@@ -61,7 +74,7 @@ impl Encoder<Reply> for RespCodec {
     type Error = RespError;
 
     fn encode(&mut self, reply: Reply, dst: &mut BytesMut) -> Result<(), RespError> {
-        reply.encode(dst);
+        reply.encode_as(self.protocol, dst);
         Ok(())
     }
 }
@@ -70,7 +83,7 @@ impl Encoder<&Reply> for RespCodec {
     type Error = RespError;
 
     fn encode(&mut self, reply: &Reply, dst: &mut BytesMut) -> Result<(), RespError> {
-        reply.encode(dst);
+        reply.encode_as(self.protocol, dst);
         Ok(())
     }
 }
@@ -117,7 +130,7 @@ mod tests {
         crate::encode_request(&[&b"APPEND"[..], b"k", b""], &mut wire);
         let mut whole = wire.clone();
         let mut want = Vec::new();
-        while let Some(command) = RespCodec.decode(&mut whole).unwrap() {
+        while let Some(command) = RespCodec::new().decode(&mut whole).unwrap() {
             want.push(command);
         }
         assert_eq!(want.len(), 3);
@@ -125,7 +138,7 @@ mod tests {
         let mut got = Vec::new();
         for &byte in wire.iter() {
             src.extend_from_slice(&[byte]);
-            while let Some(command) = RespCodec.decode(&mut src).unwrap() {
+            while let Some(command) = RespCodec::new().decode(&mut src).unwrap() {
                 got.push(command);
             }
         }
@@ -144,7 +157,7 @@ mod tests {
             let mut whole = BytesMut::from(&wire[..]);
             let mut want = Vec::new();
             let want_ok = loop {
-                match RespCodec.decode(&mut whole) {
+                match RespCodec::new().decode(&mut whole) {
                     Ok(Some(command)) => want.push(command),
                     Ok(None) => break true,
                     Err(_) => break false,
@@ -158,7 +171,7 @@ mod tests {
                 src.extend_from_slice(&wire[start..end]);
                 start = end;
                 loop {
-                    match RespCodec.decode(&mut src) {
+                    match RespCodec::new().decode(&mut src) {
                         Ok(Some(command)) => got.push(command),
                         Ok(None) => break,
                         Err(_) => { got_ok = false; break 'chunks; }
@@ -175,7 +188,7 @@ mod tests {
     fn eof_mid_command_is_truncated() {
         let mut src = BytesMut::from(&b"*1\r\n$4\r\nPI"[..]);
         assert!(matches!(
-            RespCodec.decode_eof(&mut src),
+            RespCodec::new().decode_eof(&mut src),
             Err(RespError::Truncated { buffered: 10 })
         ));
     }
@@ -184,8 +197,16 @@ mod tests {
     #[test]
     fn encoder_writes_replies() {
         let mut dst = BytesMut::new();
-        RespCodec.encode(Reply::ok(), &mut dst).unwrap();
-        RespCodec.encode(&Reply::Integer(3), &mut dst).unwrap();
+        RespCodec::new().encode(Reply::ok(), &mut dst).unwrap();
+        RespCodec::new()
+            .encode(&Reply::Integer(3), &mut dst)
+            .unwrap();
         assert_eq!(&dst[..], b"+OK\r\n:3\r\n");
+        let mut codec = RespCodec::new();
+        codec.set_protocol(Protocol::Resp3);
+        assert_eq!(codec.protocol(), Protocol::Resp3);
+        dst.clear();
+        codec.encode(Reply::Null, &mut dst).unwrap();
+        assert_eq!(&dst[..], b"_\r\n");
     }
 }

@@ -1,6 +1,7 @@
-//! A sans-IO Redis RESP2 codec: the "Redis front door" of the key/value service.
+//! A sans-IO Redis RESP2/RESP3 codec: the "Redis front door" of the key/value service.
 //!
-//! Stock `redis-cli` and `redis-benchmark` speak RESP2 to us. A client sends each command either
+//! Stock `redis-cli` and `redis-benchmark` speak RESP2 to us; redis-py 8 asks for RESP3 with
+//! `HELLO 3` before anything else, and gets it. A client sends each command either
 //! as an array of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, what both tools send) or as an
 //! inline line (`PING\r\n`, what `telnet` users and redis-benchmark's `PING_INLINE` send). Many
 //! commands may share one buffer (pipelining). The server answers with [`Reply`] values.
@@ -11,8 +12,11 @@
 //! - [`Command`]: the commands the front door understands, with case-insensitive names and
 //!   binary-safe [`bytes::Bytes`] keys and values; [`Command::local_reply`] answers the ones
 //!   that need no store (PING, the `CONFIG`/`COMMAND` probes, unknown commands, bad arity).
-//! - [`Reply`]: RESP2 replies and [`Reply::encode`].
-//! - [`RespCodec`]: a tokio-util `Decoder<Item = Command>` / `Encoder<Reply>` for `Framed`.
+//! - [`ClientState`]: one connection's id, name, library and [`Protocol`], and the commands
+//!   about the connection itself (`HELLO`, `CLIENT ...`, `RESET`).
+//! - [`Reply`]: replies and their encoding in either protocol ([`Reply::encode_as`]).
+//! - [`RespCodec`]: a tokio-util `Decoder<Item = Command>` / `Encoder<Reply>` for `Framed`,
+//!   encoding in the protocol it was last set to.
 //!
 //! Invariants:
 //! - The parser never panics and never reports more bytes consumed than it was given, whatever
@@ -27,8 +31,12 @@
 //! 1. Feed received bytes to [`RespCodec`] (or call [`parse_command`] and advance by
 //!    `consumed`) until it returns `None`, then read more.
 //! 2. Answer commands in the order they were parsed: RESP has no request ids, so pipelined
-//!    replies are matched to commands by position only.
-//! 3. On a decode error, send [`RespError::to_reply`] if you like, then close the connection.
+//!    replies are matched to commands by position only. Give each command to the
+//!    connection's [`ClientState::answer`] first, then [`Command::local_reply`], then the store.
+//! 3. Encode each reply in the protocol the state had right after answering that command
+//!    (a `HELLO 3` reply is already RESP3); replies to earlier commands keep theirs.
+//! 4. After `QUIT`'s reply, close the connection.
+//! 5. On a decode error, send [`RespError::to_reply`] if you like, then close the connection.
 
 //!
 //! ```
@@ -46,17 +54,20 @@
 //! # Ok::<(), resp::RespError>(())
 //! ```
 
+mod client;
 mod codec;
 mod command;
 mod error;
 mod parse;
 mod reply;
+mod table;
 
+pub use client::{ClientState, REDIS_VERSION, SERVER_NAME};
 pub use codec::RespCodec;
-pub use command::Command;
+pub use command::{ClientCommand, Command, Hello, LibAttr, info_wants};
 pub use error::RespError;
 pub use parse::{
     MAX_ARRAY_LEN, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_HEADER_LINE_BYTES, MAX_INLINE_BYTES,
     encode_request, parse_command,
 };
-pub use reply::Reply;
+pub use reply::{Protocol, Reply};

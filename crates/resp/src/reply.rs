@@ -1,4 +1,4 @@
-//! RESP2 replies and their encoding.
+//! Replies and their encoding in RESP2 or RESP3, as the connection chose with `HELLO`.
 
 use crate::parse::put_header;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -9,7 +9,29 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// megabytes back in an error line helps nobody. Redis truncates similarly (at 128).
 const MAX_QUOTED_NAME_BYTES: usize = 128;
 
-/// A RESP2 reply from server to client.
+/// The protocol a connection speaks: RESP2 until the client sends `HELLO 3`.
+///
+/// Only replies differ: clients send commands the same way in both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// RESP2, every connection's protocol at start (and after `HELLO 2` or `RESET`).
+    #[default]
+    Resp2,
+    /// RESP3: maps and a null of their own (`%`, `_`), asked for with `HELLO 3`.
+    Resp3,
+}
+
+impl Protocol {
+    /// The protocol's number as `HELLO` takes and reports it.
+    pub fn version(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// A reply from server to client, independent of the protocol it is encoded in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// `+<text>\r\n`, e.g. `+OK`. CR and LF in the text are sent as spaces.
@@ -20,10 +42,13 @@ pub enum Reply {
     Integer(i64),
     /// `$<len>\r\n<bytes>\r\n`: binary-safe.
     Bulk(Bytes),
-    /// `$-1\r\n`: the null bulk string (GET of a missing key).
+    /// The null: `$-1\r\n` in RESP2 (the null bulk string), `_\r\n` in RESP3.
     Null,
     /// `*<n>\r\n` followed by the elements.
     Array(Vec<Reply>),
+    /// Key/value pairs: `%<n>\r\n` then key, value, ... in RESP3; in RESP2 the flat array
+    /// `*<2n>\r\n` key, value, ..., as Redis sends `HELLO` and `CONFIG GET` replies.
+    Map(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -60,8 +85,18 @@ impl Reply {
         ))
     }
 
+    /// A bulk string copied from text.
+    pub fn bulk(text: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
     /// Appends the reply's RESP2 encoding to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
+        self.encode_as(Protocol::Resp2, dst);
+    }
+
+    /// Appends the reply's encoding in `protocol` to `dst`.
+    pub fn encode_as(&self, protocol: Protocol, dst: &mut BytesMut) {
         match self {
             Reply::Simple(text) => put_line(dst, b'+', text),
             Reply::Error(text) => put_line(dst, b'-', text),
@@ -75,11 +110,24 @@ impl Reply {
                 dst.put_slice(bytes);
                 dst.put_slice(b"\r\n");
             }
-            Reply::Null => dst.put_slice(b"$-1\r\n"),
+            Reply::Null => match protocol {
+                Protocol::Resp2 => dst.put_slice(b"$-1\r\n"),
+                Protocol::Resp3 => dst.put_slice(b"_\r\n"),
+            },
             Reply::Array(items) => {
                 put_header(dst, b'*', items.len() as u64);
                 for item in items {
-                    item.encode(dst);
+                    item.encode_as(protocol, dst);
+                }
+            }
+            Reply::Map(pairs) => {
+                match protocol {
+                    Protocol::Resp2 => put_header(dst, b'*', 2 * pairs.len() as u64),
+                    Protocol::Resp3 => put_header(dst, b'%', pairs.len() as u64),
+                }
+                for (key, value) in pairs {
+                    key.encode_as(protocol, dst);
+                    value.encode_as(protocol, dst);
                 }
             }
         }
@@ -145,6 +193,46 @@ mod tests {
         ];
         for (reply, want) in cases {
             assert_eq!(encoded(&reply), want, "{reply:?}");
+        }
+    }
+
+    /// RESP3 has a null and maps of its own; RESP2 sends a map as the flat array Redis sends,
+    /// and every other type the same in both.
+    #[test]
+    fn resp3_differs_only_in_null_and_map() {
+        let map = Reply::Map(vec![
+            (Reply::bulk("proto"), Reply::Integer(3)),
+            (Reply::bulk("modules"), Reply::empty_array()),
+        ]);
+        let nested = Reply::Array(vec![Reply::Null, map.clone()]);
+        let resp3 = |reply: &Reply| {
+            let mut dst = BytesMut::new();
+            reply.encode_as(Protocol::Resp3, &mut dst);
+            dst.to_vec()
+        };
+        assert_eq!(resp3(&Reply::Null), b"_\r\n");
+        assert_eq!(
+            resp3(&map),
+            b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+        );
+        assert_eq!(
+            encoded(&map),
+            b"*4\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+        );
+        assert_eq!(resp3(&nested), [&b"*2\r\n_\r\n"[..], &resp3(&map)].concat());
+        assert_eq!(
+            encoded(&nested),
+            [&b"*2\r\n$-1\r\n"[..], &encoded(&map)].concat()
+        );
+        assert_eq!(encoded(&Reply::Map(Vec::new())), b"*0\r\n");
+        assert_eq!(resp3(&Reply::Map(Vec::new())), b"%0\r\n");
+        for same in [
+            Reply::ok(),
+            Reply::Integer(-1),
+            Reply::bulk("x"),
+            Reply::error("ERR x"),
+        ] {
+            assert_eq!(resp3(&same), encoded(&same), "{same:?}");
         }
     }
 

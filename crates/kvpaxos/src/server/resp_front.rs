@@ -1,12 +1,16 @@
-//! The Redis-protocol (RESP2) front door of a replica: stock `redis-cli` and `redis-benchmark`
-//! talk to the replicated store.
+//! The Redis-protocol front door of a replica: stock `redis-cli`, `redis-benchmark` and client
+//! libraries (redis-py, the Rust `redis` crate) talk to the replicated store, in RESP2 or, after
+//! `HELLO 3`, RESP3.
 //!
 //! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`](crate::Request)s
 //! through the log (so whichever replica a client reaches, it sees the same linearizable
-//! store); PING, the `CONFIG GET`/`COMMAND` start-up probes, unknown commands and wrong arity
-//! are answered locally ([`Command::local_reply`]), and the connection stays open. `INFO`
-//! reports the replica's role, who leads, and how far it has applied (read from the core, not
-//! through the log: it describes this replica, not the store). A malformed
+//! store). What clients send about the connection itself (`HELLO`, `CLIENT SETNAME/GETNAME/
+//! ID/SETINFO/INFO`, `RESET`) is answered by the connection's [`ClientState`]; PING, ECHO,
+//! SELECT, QUIT, the `CONFIG GET`/`COMMAND` probes, unknown commands and wrong arity locally
+//! ([`Command::local_reply`]), and the connection stays open (but for QUIT). `INFO [section
+//! ...]` reports the server, its clients, the replica's role, who leads and how far it has
+//! applied, and its keys (read from the core, not through the log: it describes this
+//! replica, not the store). A malformed
 //! stream gets Redis's `-ERR Protocol error` line after the replies already owed, and closes
 //! that connection only.
 //!
@@ -30,9 +34,10 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
-use resp::{Command, Reply, RespCodec};
+use resp::{ClientState, Command, Protocol, Reply, RespCodec, info_wants};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -65,6 +70,13 @@ pub async fn serve(listener: TcpListener, submitter: Submitter) {
 /// [`serve`] with another per-operation deadline than [`OP_DEADLINE`] (tests).
 pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, deadline: Duration) {
     let slots = Arc::new(Semaphore::new(RESP_CONNECTIONS_MAX));
+    let server = Arc::new(ServerFacts {
+        started: tokio::time::Instant::now(),
+        port: listener.local_addr().map_or(0, |a| a.port()),
+        slots: slots.clone(),
+    });
+    // Connection ids start at 1 and are never reused within the process, as in Redis.
+    let next_id = AtomicU64::new(1);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -89,7 +101,8 @@ pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, de
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let connection = Connection::new(submitter.clone(), deadline);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let connection = Connection::new(submitter.clone(), deadline, id, server.clone());
         connections.spawn(connection.run(socket, permit));
     }
 }
@@ -102,13 +115,25 @@ struct SubClient {
     seq: u64,
 }
 
-/// What one command's future yields: its reply, the key it held and the session to reuse.
-type Answered = (Reply, Option<Bytes>, Option<SubClient>);
+/// What one command's future yields: its reply, the key it held, the session to reuse, and
+/// the protocol to encode this reply and the later ones in, if the command changed it.
+type Answered = (Reply, Option<Bytes>, Option<SubClient>, Option<Protocol>);
+
+/// What INFO reports about the front door as a whole.
+struct ServerFacts {
+    started: tokio::time::Instant,
+    port: u16,
+    /// Connection slots; those taken are the connected clients.
+    slots: Arc<Semaphore>,
+}
 
 /// One RESP connection.
 struct Connection {
     submitter: Submitter,
     deadline: Duration,
+    /// The connection's id, name, library and protocol, as of the last command admitted.
+    state: ClientState,
+    server: Arc<ServerFacts>,
     /// Sessions free for the next command.
     free: Vec<SubClient>,
     /// Commands in flight, answered in order.
@@ -118,10 +143,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(submitter: Submitter, deadline: Duration) -> Self {
+    fn new(submitter: Submitter, deadline: Duration, id: u64, server: Arc<ServerFacts>) -> Self {
         Connection {
             submitter,
             deadline,
+            state: ClientState::new(id),
+            server,
             free: Vec::new(),
             in_flight: FuturesOrdered::new(),
             keys: HashMap::new(),
@@ -130,8 +157,8 @@ impl Connection {
 
     async fn run(mut self, socket: TcpStream, _permit: OwnedSemaphorePermit) {
         let (read, write) = socket.into_split();
-        let mut reader = FramedRead::new(read, RespCodec);
-        let mut writer = FramedWrite::new(write, RespCodec);
+        let mut reader = FramedRead::new(read, RespCodec::new());
+        let mut writer = FramedWrite::new(write, RespCodec::new());
         // A command read but not admitted yet (its key is in flight).
         let mut held: Option<Command> = None;
         // Set once the client has sent all it will: EOF, or a protocol error to report last.
@@ -140,8 +167,9 @@ impl Connection {
             if let Some(command) = held.take() {
                 if self.conflicts(&command) {
                     held = Some(command);
-                } else {
-                    self.admit(command);
+                } else if self.admit(command) {
+                    // QUIT: answer what came before it and its `+OK`, read no further.
+                    finished = Some(None);
                 }
             }
             if finished.is_some() && held.is_none() && self.in_flight.is_empty() {
@@ -178,8 +206,11 @@ impl Connection {
         first: Answered,
     ) -> Result<(), resp::RespError> {
         let mut next = Some(first);
-        while let Some((reply, key, sub)) = next {
+        while let Some((reply, key, sub, protocol)) = next {
             self.release(key, sub);
+            if let Some(protocol) = protocol {
+                writer.encoder_mut().set_protocol(protocol);
+            }
             writer.feed(reply).await?;
             next = self.in_flight.next().now_or_never().flatten();
         }
@@ -205,33 +236,39 @@ impl Connection {
         key_of(command).is_some_and(|key| self.keys.contains_key(key))
     }
 
-    fn admit(&mut self, command: Command) {
-        if let Command::Info { .. } = command {
+    /// Starts answering `command`; true if it was QUIT, after which nothing more is read.
+    fn admit(&mut self, command: Command) -> bool {
+        let before = self.state.protocol();
+        if let Some(reply) = self.state.answer(&command) {
+            let after = self.state.protocol();
+            self.push_ready(reply, (after != before).then_some(after));
+            return false;
+        }
+        if let Command::Info { sections } = command {
             let submitter = self.submitter.clone();
+            let server = self.server.clone();
             self.in_flight.push_back(
                 async move {
-                    let reply = match submitter.status().await {
-                        Ok(status) => Reply::Bulk(Bytes::from(status.to_info())),
+                    let reply = match info(&submitter, &server, &sections).await {
+                        Ok(text) => Reply::Bulk(Bytes::from(text)),
                         Err(err) => error_reply(err),
                     };
-                    (reply, None, None)
+                    (reply, None, None, None)
                 }
                 .boxed(),
             );
-            return;
+            return false;
         }
         if let Some(reply) = command.local_reply() {
-            self.in_flight
-                .push_back(futures::future::ready((reply, None, None)).boxed());
-            return;
+            self.push_ready(reply, None);
+            return command == Command::Quit;
         }
         let key = key_of(&command).cloned();
         let op = match to_op(command) {
             Ok(op) => op,
             Err(reply) => {
-                self.in_flight
-                    .push_back(futures::future::ready((reply, None, None)).boxed());
-                return;
+                self.push_ready(reply, None);
+                return false;
             }
         };
         if let Some(key) = &key {
@@ -241,7 +278,69 @@ impl Connection {
         let submitter = self.submitter.clone();
         self.in_flight
             .push_back(execute(submitter, sub, op, key, self.deadline).boxed());
+        false
     }
+
+    /// Queues a reply that is already known, behind those still in flight.
+    fn push_ready(&mut self, reply: Reply, protocol: Option<Protocol>) {
+        self.in_flight
+            .push_back(futures::future::ready((reply, None, None, protocol)).boxed());
+    }
+}
+
+/// The `INFO` text for `sections`, in Redis's layout: a `# Name` header per section, then
+/// `field:value` lines, sections apart by a blank line. The replication and keyspace fields
+/// come from the core (asked only if wanted); `role:leader|follower` is what scripts grep.
+async fn info(
+    submitter: &Submitter,
+    server: &ServerFacts,
+    sections: &[Bytes],
+) -> Result<String, SubmitError> {
+    let mut parts = Vec::new();
+    if info_wants(sections, "server") {
+        parts.push(format!(
+            "# Server\r\nredis_version:{}\r\ndsys_version:{}\r\nredis_mode:standalone\r\n\
+             process_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
+            resp::REDIS_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            server.port,
+            server.started.elapsed().as_secs(),
+        ));
+    }
+    if info_wants(sections, "clients") {
+        let connected = RESP_CONNECTIONS_MAX - server.slots.available_permits();
+        parts.push(format!(
+            "# Clients\r\nconnected_clients:{connected}\r\nmaxclients:{RESP_CONNECTIONS_MAX}\r\n"
+        ));
+    }
+    let replication = info_wants(sections, "replication");
+    let keyspace = info_wants(sections, "keyspace");
+    if replication || keyspace {
+        let status = submitter.status().await?;
+        if replication {
+            let role = if status.leader == Some(status.id) {
+                "leader"
+            } else {
+                "follower"
+            };
+            let leader = status
+                .leader
+                .map_or("none".to_string(), |l| l.0.to_string());
+            parts.push(format!(
+                "# Replication\r\nrole:{role}\r\nreplica_id:{}\r\nleader_id:{leader}\r\n\
+                 applied_slots:{}\r\nwaiting_requests:{}\r\n",
+                status.id.0, status.next_apply, status.waiting
+            ));
+        }
+        if keyspace {
+            let keys = status.keys;
+            parts.push(format!(
+                "# Keyspace\r\nkeys:{keys}\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n"
+            ));
+        }
+    }
+    Ok(parts.join("\r\n"))
 }
 
 /// Runs one store command and builds its reply. A session whose operation timed out is
@@ -256,8 +355,8 @@ async fn execute(
     let kind = Kind::of(&op);
     let result = run(&submitter, &mut sub, op, deadline).await;
     let reply = match (kind, result) {
-        (_, Err(err)) => return (error_reply(err), key, None),
-        (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub)),
+        (_, Err(err)) => return (error_reply(err), key, None, None),
+        (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub), None),
         (Kind::Get, Ok(Ok(value))) => Reply::Bulk(Bytes::from(value)),
         (Kind::Set, Ok(Ok(_))) => Reply::ok(),
         // The store answers an Append with the value's new length, as of this append.
@@ -266,7 +365,7 @@ async fn execute(
             Err(_) => Reply::error(format!("ERR the store answered APPEND with {length:?}")),
         },
     };
-    (reply, key, Some(sub))
+    (reply, key, Some(sub), None)
 }
 
 /// Runs `op` in `sub`'s session, opening one first if it has none. If the session expired
@@ -453,5 +552,77 @@ mod tests {
             String::from_utf8_lossy(want)
         );
         front.abort();
+    }
+
+    /// redis-py 8's handshake on one connection, pipelined: `HELLO 3` is answered in RESP3
+    /// (a map), so is everything after it (CLIENT GETNAME's null is `_`) until `HELLO 2`;
+    /// CLIENT SETINFO, SELECT 0 and ECHO answer as Redis; `INFO replication` has only that
+    /// section; QUIT answers `+OK` and closes, and a command after it is never run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hello_switches_protocol_in_order_and_quit_closes() {
+        let servers = KvServer::local_cluster(3, true).await.unwrap();
+        let mut c = TcpStream::connect(servers[0].resp_addr().unwrap())
+            .await
+            .unwrap();
+        c.write_all(
+            b"CLIENT GETNAME\r\nHELLO 3\r\nCLIENT GETNAME\r\nCLIENT SETINFO LIB-NAME redis-py\r\n\
+              SELECT 0\r\nECHO hi\r\nHELLO 2\r\nCLIENT GETNAME\r\nCLIENT ID\r\n",
+        )
+        .await
+        .unwrap();
+        let got = read_until(&mut c, b":1\r\n").await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("$-1\r\n%7\r\n$6\r\nserver\r\n"), "{got}");
+        assert!(
+            got.contains("$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:1\r\n"),
+            "{got}"
+        );
+        assert!(
+            got.contains("*0\r\n_\r\n+OK\r\n+OK\r\n$2\r\nhi\r\n*14\r\n"),
+            "{got}"
+        );
+        assert!(got.ends_with("*0\r\n$-1\r\n:1\r\n"), "{got}");
+
+        c.write_all(b"INFO replication\r\nQUIT\r\nSET after-quit x\r\n")
+            .await
+            .unwrap();
+        let got = read_n(&mut c, usize::MAX).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.contains("# Replication\r\nrole:"), "{got}");
+        assert!(
+            !got.contains("# Server") && !got.contains("# Keyspace"),
+            "{got}"
+        );
+        assert!(got.ends_with("\r\n+OK\r\n"), "{got}");
+
+        let mut d = TcpStream::connect(servers[1].resp_addr().unwrap())
+            .await
+            .unwrap();
+        d.write_all(b"GET after-quit\r\nINFO\r\n").await.unwrap();
+        let got = read_until(&mut d, b"avg_ttl=0\r\n\r\n").await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("$0\r\n\r\n"), "QUIT stops reading: {got}");
+        for section in ["# Server", "# Clients", "# Replication", "# Keyspace"] {
+            assert!(got.contains(section), "{section}: {got}");
+        }
+        assert!(got.contains("connected_clients:"), "{got}");
+    }
+
+    /// Reads until the bytes end with `tail`, or EOF, bounded by 10 s.
+    async fn read_until(stream: &mut TcpStream, tail: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let read = async {
+            while !got.ends_with(tail) {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("answered within 10 s");
+        got
     }
 }
