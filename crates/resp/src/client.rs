@@ -56,14 +56,15 @@ impl ClientState {
     }
 
     /// Answers `HELLO`, `CLIENT ...` and `RESET`, changing the state as they say; `None` for
-    /// every other command.
+    /// every other command. `age_secs` is how long the connection has been open (the driver
+    /// owns the clock), for `CLIENT INFO`.
     ///
     /// A `HELLO` that switches protocol is itself answered in the new one, as Redis does: the
     /// caller encodes this reply, and every later one, in [`ClientState::protocol`].
-    pub fn answer(&mut self, command: &Command) -> Option<Reply> {
+    pub fn answer(&mut self, command: &Command, age_secs: u64) -> Option<Reply> {
         Some(match command {
             Command::Hello(hello) => self.hello(hello),
-            Command::Client(client) => self.client(client),
+            Command::Client(client) => self.client(client, age_secs),
             Command::Reset => {
                 self.protocol = Protocol::Resp2;
                 Reply::Simple("RESET".to_owned())
@@ -98,7 +99,7 @@ impl ClientState {
         ])
     }
 
-    fn client(&mut self, client: &ClientCommand) -> Reply {
+    fn client(&mut self, client: &ClientCommand, age_secs: u64) -> Reply {
         match client {
             ClientCommand::SetName(name) => {
                 self.set_name(name);
@@ -114,7 +115,7 @@ impl ClientState {
                 *slot = Some(value.clone());
                 Reply::ok()
             }
-            ClientCommand::Info => Reply::bulk(&self.info_line()),
+            ClientCommand::Info => Reply::bulk(&self.info_line(age_secs)),
         }
     }
 
@@ -127,16 +128,20 @@ impl ClientState {
         i64::try_from(self.id).unwrap_or(i64::MAX)
     }
 
-    /// `CLIENT INFO`'s line: the fields of Redis's that this server knows. The values were
-    /// checked to hold no spaces, so the line splits cleanly.
-    fn info_line(&self) -> String {
+    /// `CLIENT INFO`'s line, in Redis's field order. The values were checked to hold no
+    /// spaces, so the line splits cleanly. The buffer and memory fields, which this server
+    /// does not track, are 0: redis-py 5 reads every numeric field and fails without one.
+    /// `idle` is 0 because the client is running this very command.
+    fn info_line(&self, age_secs: u64) -> String {
         let text = |v: &Option<Bytes>| {
             v.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
         format!(
-            "id={} name={} db=0 resp={} lib-name={} lib-ver={}\n",
+            "id={} name={} age={age_secs} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 \
+             user=default resp={} lib-name={} lib-ver={}\n",
             self.id,
             text(&self.name),
             self.protocol.version(),
@@ -173,18 +178,18 @@ mod tests {
     #[test]
     fn hello_switches_protocol_and_describes_the_server() {
         let mut state = ClientState::new(7);
-        let reply = state.answer(&cmd(&["HELLO", "3"])).expect("answered");
+        let reply = state.answer(&cmd(&["HELLO", "3"]), 0).expect("answered");
         assert_eq!(state.protocol(), Protocol::Resp3);
         let want3 = "%7\r\n$6\r\nserver\r\n$4\r\ndsys\r\n$7\r\nversion\r\n$5\r\n7.2.0\r\n\
                      $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
                      $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n";
         assert_eq!(String::from_utf8_lossy(&wire(&state, &reply)), want3);
 
-        let reply = state.answer(&cmd(&["hello"])).expect("answered");
+        let reply = state.answer(&cmd(&["hello"]), 0).expect("answered");
         assert_eq!(state.protocol(), Protocol::Resp3);
         assert_eq!(String::from_utf8_lossy(&wire(&state, &reply)), want3);
 
-        let reply = state.answer(&cmd(&["HELLO", "2"])).expect("answered");
+        let reply = state.answer(&cmd(&["HELLO", "2"]), 0).expect("answered");
         assert_eq!(state.protocol(), Protocol::Resp2);
         let want2 = want3.replacen("%7", "*14", 1).replace(":3", ":2");
         assert_eq!(String::from_utf8_lossy(&wire(&state, &reply)), want2);
@@ -195,7 +200,10 @@ mod tests {
     #[test]
     fn hello_auth_and_setname() {
         let mut state = ClientState::new(1);
-        let reply = state.answer(&cmd(&["HELLO", "3", "AUTH", "bob", "pw", "SETNAME", "n"]));
+        let reply = state.answer(
+            &cmd(&["HELLO", "3", "AUTH", "bob", "pw", "SETNAME", "n"]),
+            0,
+        );
         assert_eq!(
             reply,
             Some(Reply::error(
@@ -204,7 +212,7 @@ mod tests {
         );
         assert_eq!((state.protocol(), state.name()), (Protocol::Resp2, None));
         let hello = cmd(&["HELLO", "3", "auth", "default", "any", "setname", "app"]);
-        assert!(matches!(state.answer(&hello), Some(Reply::Map(_))));
+        assert!(matches!(state.answer(&hello, 0), Some(Reply::Map(_))));
         assert_eq!(state.protocol(), Protocol::Resp3);
         assert_eq!(state.name(), Some(&Bytes::from_static(b"app")));
     }
@@ -214,7 +222,7 @@ mod tests {
     #[test]
     fn client_subcommands_keep_state() {
         let mut state = ClientState::new(42);
-        let mut answer = |args: &[&str]| state.answer(&cmd(args));
+        let mut answer = |args: &[&str]| state.answer(&cmd(args), 5);
         assert_eq!(answer(&["CLIENT", "GETNAME"]), Some(Reply::Null));
         assert_eq!(
             answer(&["client", "setname", "worker-1"]),
@@ -234,7 +242,9 @@ mod tests {
         assert_eq!(
             answer(&["CLIENT", "INFO"]),
             Some(Reply::bulk(
-                "id=42 name=worker-1 db=0 resp=2 lib-name=redis-py lib-ver=8.1.0\n"
+                "id=42 name=worker-1 age=5 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+                 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 \
+                 user=default resp=2 lib-name=redis-py lib-ver=8.1.0\n"
             ))
         );
         assert_eq!(answer(&["CLIENT", "SETNAME", ""]), Some(Reply::ok()));
@@ -247,9 +257,9 @@ mod tests {
     #[test]
     fn reset_goes_back_to_resp2() {
         let mut state = ClientState::new(3);
-        state.answer(&cmd(&["HELLO", "3", "SETNAME", "x"]));
+        state.answer(&cmd(&["HELLO", "3", "SETNAME", "x"]), 0);
         assert_eq!(
-            state.answer(&cmd(&["RESET"])),
+            state.answer(&cmd(&["RESET"]), 0),
             Some(Reply::Simple("RESET".into()))
         );
         assert_eq!(state.protocol(), Protocol::Resp2);

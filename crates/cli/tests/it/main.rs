@@ -2,6 +2,7 @@
 
 mod bench_e2e;
 mod kv_chaos;
+mod kv_clients;
 mod kv_cluster;
 mod kv_durable;
 mod kv_resp;

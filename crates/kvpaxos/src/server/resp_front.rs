@@ -133,6 +133,7 @@ struct Connection {
     deadline: Duration,
     /// The connection's id, name, library and protocol, as of the last command admitted.
     state: ClientState,
+    connected: tokio::time::Instant,
     server: Arc<ServerFacts>,
     /// Sessions free for the next command.
     free: Vec<SubClient>,
@@ -148,6 +149,7 @@ impl Connection {
             submitter,
             deadline,
             state: ClientState::new(id),
+            connected: tokio::time::Instant::now(),
             server,
             free: Vec::new(),
             in_flight: FuturesOrdered::new(),
@@ -239,7 +241,8 @@ impl Connection {
     /// Starts answering `command`; true if it was QUIT, after which nothing more is read.
     fn admit(&mut self, command: Command) -> bool {
         let before = self.state.protocol();
-        if let Some(reply) = self.state.answer(&command) {
+        let age_secs = self.connected.elapsed().as_secs();
+        if let Some(reply) = self.state.answer(&command, age_secs) {
             let after = self.state.protocol();
             self.push_ready(reply, (after != before).then_some(after));
             return false;
