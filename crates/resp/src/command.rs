@@ -70,6 +70,15 @@ pub enum Command {
     /// `CLIENT <subcommand> ...`: the connection's own name, id and library. Answered by
     /// [`crate::ClientState`].
     Client(ClientCommand),
+    /// `AUTH [user] password`, answered as Redis without `requirepass` answers it: the
+    /// password-less `default` user is accepted with any password, `AUTH password` alone is
+    /// refused with Redis's hint, and any other user gets `WRONGPASS`.
+    Auth {
+        /// The user, if given.
+        user: Option<Bytes>,
+        /// The password (never checked: there are none).
+        password: Bytes,
+    },
     /// `QUIT`: reply `+OK`, then the server closes the connection.
     Quit,
     /// `RESET`: back to RESP2 (the name stays, as in Redis); reply `+RESET`. Answered by
@@ -208,6 +217,19 @@ impl Command {
             hello_from_args(name, rest)
         } else if is("CLIENT") {
             client_from_args(name, rest)
+        } else if is("AUTH") {
+            let mut rest = rest.into_iter();
+            match (rest.next(), rest.next(), rest.next()) {
+                (Some(password), None, None) => Command::Auth {
+                    user: None,
+                    password,
+                },
+                (Some(user), Some(password), None) => Command::Auth {
+                    user: Some(user),
+                    password,
+                },
+                _ => Command::WrongArity { name },
+            }
         } else if is("QUIT") {
             // Redis ignores QUIT's arguments.
             Command::Quit
@@ -243,6 +265,12 @@ impl Command {
             Command::Select { index } => vec![name("SELECT"), index.clone()],
             Command::Hello(hello) => hello.to_args(),
             Command::Client(client) => client.to_args(),
+            Command::Auth { user, password } => {
+                let mut args = vec![name("AUTH")];
+                args.extend(user.clone());
+                args.push(password.clone());
+                args
+            }
             Command::Quit => vec![name("QUIT")],
             Command::Reset => vec![name("RESET")],
             Command::Invalid { args, .. } => args.clone(),
@@ -271,6 +299,16 @@ impl Command {
             Command::Echo { message } => Some(Reply::Bulk(message.clone())),
             Command::Select { index } => Some(select_reply(index)),
             Command::Quit => Some(Reply::ok()),
+            Command::Auth { user: None, .. } => Some(Reply::error(
+                "ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?",
+            )),
+            Command::Auth {
+                user: Some(user), ..
+            } if &user[..] == b"default" => Some(Reply::ok()),
+            Command::Auth { .. } => Some(Reply::error(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            )),
             Command::Invalid { error, .. } => Some(Reply::error(error.clone())),
             Command::Config { args } => Some(config_reply(args)),
             Command::CommandInfo { args } => Some(crate::table::command_reply(args)),
@@ -796,5 +834,39 @@ mod tests {
         assert!(!wants(&["replication"], "server"));
         assert!(wants(&["server", "clients"], "clients"));
         assert!(!wants(&["nosuch"], "keyspace"));
+    }
+
+    /// AUTH as Redis with no password set: the `default` user with any password is fine,
+    /// the one-argument form and other users are refused with Redis's words.
+    #[test]
+    fn auth_answers_as_redis_without_passwords() {
+        let reply = |args: &[&str]| cmd(args).and_then(|c| c.local_reply());
+        assert_eq!(reply(&["AUTH", "default", "anything"]), Some(Reply::ok()));
+        assert_eq!(
+            reply(&["AUTH", "bob", "pw"]),
+            Some(Reply::error(
+                "WRONGPASS invalid username-password pair or user is disabled."
+            ))
+        );
+        let Some(Reply::Error(hint)) = reply(&["auth", "pw"]) else {
+            panic!("AUTH password is refused");
+        };
+        assert!(hint.starts_with("ERR AUTH <password> called without any password configured"));
+        for bad in [&["AUTH"][..], &["AUTH", "a", "b", "c"]] {
+            assert_eq!(
+                cmd(bad),
+                Some(Command::WrongArity {
+                    name: bad[0].into()
+                })
+            );
+        }
+        for args in [&["AUTH", "pw"][..], &["AUTH", "default", "pw"]] {
+            let command = cmd(args).expect("non-empty");
+            assert_eq!(
+                Command::from_args(command.to_args()),
+                Some(command),
+                "{args:?}"
+            );
+        }
     }
 }

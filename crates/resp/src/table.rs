@@ -19,7 +19,7 @@ struct Entry {
 /// Every command the front door understands. Arities are ours, not Redis's: SET takes no
 /// options here, so it is exactly 3.
 #[rustfmt::skip]
-const TABLE: [Entry; 13] = [
+const TABLE: [Entry; 14] = [
     Entry { name: "get", arity: 2, flags: &["readonly", "fast"], first_key: 1 },
     Entry { name: "set", arity: 3, flags: &["write", "denyoom"], first_key: 1 },
     Entry { name: "append", arity: 3, flags: &["write", "denyoom", "fast"], first_key: 1 },
@@ -31,6 +31,7 @@ const TABLE: [Entry; 13] = [
     Entry { name: "hello", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
     Entry { name: "client", arity: -2, flags: &["loading", "stale"], first_key: 0 },
     Entry { name: "select", arity: 2, flags: &["loading", "stale", "fast"], first_key: 0 },
+    Entry { name: "auth", arity: -2, flags: &["noscript", "loading", "stale", "fast", "no_auth"], first_key: 0 },
     Entry { name: "quit", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
     Entry { name: "reset", arity: 1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
 ];

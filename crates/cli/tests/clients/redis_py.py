@@ -43,4 +43,8 @@ assert text.get("py:greeting") == "hello, world"
 assert text.echo("é") == "é"
 assert text.client_setname("text") is True and text.client_getname() == "text"
 
+# No passwords here: the `default` user is accepted with any, as by Redis without requirepass
+# (through HELLO 3 AUTH in RESP3, AUTH in RESP2).
+assert redis.Redis(host=host, port=port, username="default", password="any").ping() is True
+
 print(f"redis-py {redis.__version__} ok, RESP{protocol}")
