@@ -1,5 +1,8 @@
 //! `rebalance` at the size: 1,024 shards over 100 groups, after a Join (one group
 //! takes its share from the others) and after a Leave (the others share its shards).
+//!
+//! Run with `cargo bench -p shardmaster --bench rebalance`.
+#![allow(missing_docs, reason = "criterion_group! generates undocumented items")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shardmaster::{Gid, rebalance};

@@ -1,0 +1,234 @@
+//! The shard master's simulation harness: a cluster of lab replicas (10 shards, nodes `0..n`)
+//! under the agreement invariant, clerks placed on server lists, and the handout's verbs
+//! (`join`, `leave`, `move`, `query`, `check`) as fallible steps that name what failed.
+
+use rpc::{ClientId, NodeId};
+use shardmaster::{Config, Gid, LabClerk, LabReplica, Op, Output, Reply};
+use sim::{Sim, SimConfig};
+use std::collections::{BTreeSet, VecDeque};
+
+/// One millisecond of virtual time.
+pub const MS_US: u64 = 1_000;
+/// One second of virtual time.
+pub const SECOND_US: u64 = 1_000_000;
+/// How long one clerk operation may take before the scenario fails as a liveness bug: a few
+/// leader elections and retries at the clerk's 100 ms.
+pub const OP_US_MAX: u64 = 10 * SECOND_US;
+
+/// A simulated shard master cluster.
+pub struct Sm {
+    /// The simulator; scenarios inject faults and inspect replicas through it.
+    pub sim: Sim<LabReplica, LabClerk>,
+}
+
+/// One concurrent worker: operations run in order, each on its own clerk.
+pub type Work = Vec<(ClientId, Op)>;
+
+impl Sm {
+    /// A cluster of `servers` in-memory replicas, all up, with 10 ms ticks.
+    pub fn new(seed: u64, servers: u32) -> Self {
+        let replicas = (0..servers)
+            .map(|i| LabReplica::new(NodeId(i), servers, seed))
+            .collect();
+        let mut sim = Sim::new(SimConfig::new(seed), replicas);
+        sim.set_invariant(rsm::invariant::agreement());
+        Sm { sim }
+    }
+
+    /// A clerk that tries `servers` in this order.
+    pub fn clerk(&mut self, servers: &[u32]) -> ClientId {
+        let servers = servers.iter().map(|&i| NodeId(i)).collect();
+        self.sim.add_client(LabClerk::new(servers))
+    }
+
+    /// One clerk pinned to each server.
+    pub fn pinned_clerks(&mut self) -> Vec<ClientId> {
+        let n = self.sim.node_count() as u32;
+        (0..n).map(|i| self.clerk(&[i])).collect()
+    }
+
+    /// Each replica's progress, for failure messages.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .sim
+            .node_ids()
+            .map(|id| match self.sim.node(id) {
+                Some(r) => format!("{}: {}", id.0, r.describe()),
+                None => format!("{}: down", id.0),
+            })
+            .collect();
+        parts.join("; ")
+    }
+
+    /// Runs `op` on clerk `c` to completion and returns what the shard master answered.
+    ///
+    /// # Errors
+    /// If it takes more than [`OP_US_MAX`], or the clerk's session expired.
+    pub fn try_op(&mut self, c: ClientId, op: Op) -> Result<Output, String> {
+        let what = format!("{op:?}");
+        let done = self
+            .sim
+            .run_op(c, op, OP_US_MAX)
+            .map_err(|e| format!("{what} did not complete: {e}; {}", self.describe()))?;
+        done.output.map_err(|e| format!("{what}: {e}"))
+    }
+
+    /// [`Sm::try_op`], where a refusal is an error too.
+    ///
+    /// # Errors
+    /// As [`Sm::try_op`], or the shard master's refusal.
+    pub fn op(&mut self, c: ClientId, op: Op) -> Result<Reply, String> {
+        let what = format!("{op:?}");
+        self.try_op(c, op)?
+            .map_err(|e| format!("{what} refused: {e}"))
+    }
+
+    /// `Join(gid, servers)` through clerk `c`.
+    ///
+    /// # Errors
+    /// As [`Sm::op`].
+    pub fn join(&mut self, c: ClientId, gid: i64, servers: &[&str]) -> Result<Reply, String> {
+        self.op(c, join(gid, servers))
+    }
+
+    /// `Leave(gid)` through clerk `c`.
+    ///
+    /// # Errors
+    /// As [`Sm::op`].
+    pub fn leave(&mut self, c: ClientId, gid: i64) -> Result<Reply, String> {
+        self.op(c, Op::Leave { gid: Gid(gid) })
+    }
+
+    /// `Move(shard, gid)` through clerk `c`.
+    ///
+    /// # Errors
+    /// As [`Sm::op`].
+    pub fn move_shard(&mut self, c: ClientId, shard: u32, gid: i64) -> Result<Reply, String> {
+        self.op(
+            c,
+            Op::Move {
+                shard,
+                gid: Gid(gid),
+            },
+        )
+    }
+
+    /// `Query(num)` through clerk `c`.
+    ///
+    /// # Errors
+    /// As [`Sm::op`], or an answer that is not a configuration.
+    pub fn query(&mut self, c: ClientId, num: i64) -> Result<Config, String> {
+        match self.op(c, Op::Query { num })? {
+            Reply::Config(config) => Ok(config),
+            other => Err(format!("Query({num}) answered {other:?}")),
+        }
+    }
+
+    /// The handout's `check(groups)`: the latest configuration, queried through `c`, has
+    /// exactly these gids, gives every shard to one of them, and its shard counts per group
+    /// differ by at most one. Returns the configuration.
+    ///
+    /// # Errors
+    /// The first of these that does not hold.
+    pub fn check(&mut self, c: ClientId, gids: &[i64]) -> Result<Config, String> {
+        let config = self.query(c, -1)?;
+        check_config(&config, gids)?;
+        Ok(config)
+    }
+
+    /// Runs `works` concurrently: each worker runs its operations in order, the next one
+    /// as soon as the last completed; each operation must be answered `Ok`, or the refusal
+    /// `expect_refused(op)` names. `on_finish` runs whenever a worker finishes its last.
+    ///
+    /// # Errors
+    /// An operation refused unexpectedly, or the workers not done within [`OP_US_MAX`] per
+    /// operation of the longest worker.
+    pub fn run_concurrently(
+        &mut self,
+        works: Vec<Work>,
+        expect_refused: impl Fn(&Op) -> bool,
+        mut on_finish: impl FnMut(&mut Self),
+    ) -> Result<(), String> {
+        let longest = works.iter().map(Vec::len).max().unwrap_or(0) as u64;
+        let deadline = self.sim.now_us() + OP_US_MAX * longest.max(1);
+        // Each worker's operations still to start, and the one in flight.
+        type Progress = (VecDeque<(ClientId, Op)>, Option<(ClientId, Op)>);
+        let mut works: Vec<Progress> = works.into_iter().map(|w| (w.into(), None)).collect();
+        loop {
+            let mut busy = false;
+            for (queue, current) in &mut works {
+                if let Some((c, op)) = current.take_if(|(c, _)| self.sim.is_idle(*c)) {
+                    let done = self.sim.take_completion(c).expect("idle after invoke");
+                    let output = done.output.map_err(|e| format!("{op:?}: {e}"))?;
+                    if output.is_err() && !expect_refused(&op) {
+                        return Err(format!("{op:?} refused: {output:?}"));
+                    }
+                    if queue.is_empty() {
+                        on_finish(self);
+                    }
+                }
+                if current.is_none()
+                    && let Some((c, op)) = queue.pop_front()
+                {
+                    self.sim.invoke(c, op.clone());
+                    *current = Some((c, op));
+                }
+                busy |= current.is_some();
+            }
+            if !busy {
+                return Ok(());
+            }
+            if self.sim.now_us() > deadline {
+                return Err(format!("workers did not finish; {}", self.describe()));
+            }
+            self.sim.run_for(MS_US).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+/// `Join(gid, servers)`.
+pub fn join(gid: i64, servers: &[&str]) -> Op {
+    Op::Join {
+        gid: Gid(gid),
+        servers: servers.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The handout's `check` on a configuration already fetched.
+///
+/// # Errors
+/// The first property that does not hold.
+pub fn check_config(config: &Config, gids: &[i64]) -> Result<(), String> {
+    let want: BTreeSet<Gid> = gids.iter().map(|&g| Gid(g)).collect();
+    let have: BTreeSet<Gid> = config.groups.keys().copied().collect();
+    ensure(have == want, || {
+        format!(
+            "config {} has groups {have:?}, expected {want:?}",
+            config.num
+        )
+    })?;
+    if let Some((shard, gid)) = config
+        .shards
+        .iter()
+        .enumerate()
+        .find(|(_, g)| !want.is_empty() && !want.contains(g))
+    {
+        return Err(format!(
+            "config {}: shard {shard} at {gid}, no such group",
+            config.num
+        ));
+    }
+    let counts = config.shards_per_group();
+    let (min, max) = (counts.values().min(), counts.values().max());
+    ensure(max.zip(min).is_none_or(|(max, min)| max - min <= 1), || {
+        format!("config {} unbalanced: {counts:?}", config.num)
+    })
+}
+
+/// Builds the `Err` of a scenario check (formatted only on failure).
+///
+/// # Errors
+/// `what()` if `cond` does not hold.
+pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what()) }
+}
