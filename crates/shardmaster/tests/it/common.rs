@@ -30,6 +30,11 @@ impl Sm {
         let replicas = (0..servers)
             .map(|i| LabReplica::new(NodeId(i), servers, seed))
             .collect();
+        Sm::from_replicas(seed, replicas)
+    }
+
+    /// A cluster of these replicas (node ids in order), all up, with 10 ms ticks.
+    pub fn from_replicas(seed: u64, replicas: Vec<LabReplica>) -> Self {
         let mut sim = Sim::new(SimConfig::new(seed), replicas);
         sim.set_invariant(rsm::invariant::agreement());
         Sm { sim }
@@ -138,7 +143,9 @@ impl Sm {
 
     /// Runs `works` concurrently: each worker runs its operations in order, the next one
     /// as soon as the last completed; each operation must be answered `Ok`, or the refusal
-    /// `expect_refused(op)` names. `on_finish` runs whenever a worker finishes its last.
+    /// `expect_refused(op)` names. `every_ms(sm, finished)` runs every millisecond of virtual
+    /// time with the number of workers done so far, for faults. Returns every operation with
+    /// its times and answer, in completion order.
     ///
     /// # Errors
     /// An operation refused unexpectedly, or the workers not done within [`OP_US_MAX`] per
@@ -147,13 +154,14 @@ impl Sm {
         &mut self,
         works: Vec<Work>,
         expect_refused: impl Fn(&Op) -> bool,
-        mut on_finish: impl FnMut(&mut Self),
-    ) -> Result<(), String> {
+        mut every_ms: impl FnMut(&mut Self, usize),
+    ) -> Result<Vec<Record>, String> {
         let longest = works.iter().map(Vec::len).max().unwrap_or(0) as u64;
         let deadline = self.sim.now_us() + OP_US_MAX * longest.max(1);
         // Each worker's operations still to start, and the one in flight.
         type Progress = (VecDeque<(ClientId, Op)>, Option<(ClientId, Op)>);
         let mut works: Vec<Progress> = works.into_iter().map(|w| (w.into(), None)).collect();
+        let (mut records, mut finished) = (Vec::new(), 0);
         loop {
             let mut busy = false;
             for (queue, current) in &mut works {
@@ -163,9 +171,13 @@ impl Sm {
                     if output.is_err() && !expect_refused(&op) {
                         return Err(format!("{op:?} refused: {output:?}"));
                     }
-                    if queue.is_empty() {
-                        on_finish(self);
-                    }
+                    records.push(Record {
+                        invoked_us: done.invoked_at_us,
+                        completed_us: done.completed_at_us,
+                        op,
+                        output,
+                    });
+                    finished += usize::from(queue.is_empty());
                 }
                 if current.is_none()
                     && let Some((c, op)) = queue.pop_front()
@@ -176,14 +188,107 @@ impl Sm {
                 busy |= current.is_some();
             }
             if !busy {
-                return Ok(());
+                return Ok(records);
             }
             if self.sim.now_us() > deadline {
                 return Err(format!("workers did not finish; {}", self.describe()));
             }
+            every_ms(self, finished);
             self.sim.run_for(MS_US).map_err(|e| e.to_string())?;
         }
     }
+
+    /// Waits until every replica that is up has applied the same slots, then checks that
+    /// they hold the same configurations.
+    ///
+    /// # Errors
+    /// If they do not converge within 5 s, or hold different histories.
+    pub fn converge(&mut self) -> Result<(), String> {
+        let deadline = self.sim.now_us() + 5 * SECOND_US;
+        self.sim
+            .run_until(deadline, |s| {
+                let applied: Vec<_> = s
+                    .node_ids()
+                    .filter_map(|id| s.node(id).map(|r| r.next_apply()))
+                    .collect();
+                applied.windows(2).all(|w| w[0] == w[1])
+            })
+            .map_err(|e| format!("replicas did not converge: {e}; {}", self.describe()))?;
+        let states: Vec<_> = self
+            .sim
+            .node_ids()
+            .filter_map(|id| self.sim.node(id).map(|r| (id, r.state())))
+            .collect();
+        for pair in states.windows(2) {
+            let ((a, sa), (b, sb)) = (pair[0], pair[1]);
+            ensure(sa == sb, || {
+                format!("replicas {a} and {b} hold different histories")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Sm {
+    /// The longest configuration history any replica up holds (the others hold prefixes of
+    /// it: they apply one log).
+    pub fn longest_history(&self) -> Vec<Config> {
+        self.sim
+            .node_ids()
+            .filter_map(|id| self.sim.node(id).map(|r| r.state().configs()))
+            .max_by_key(|c| c.len())
+            .unwrap_or_default()
+            .to_vec()
+    }
+}
+
+/// One operation a worker ran: when, and what it answered.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Virtual time of the invocation.
+    pub invoked_us: u64,
+    /// Virtual time of the answer.
+    pub completed_us: u64,
+    /// The operation.
+    pub op: Op,
+    /// Its answer.
+    pub output: Output,
+}
+
+/// Every configuration a Query answered is the one `history` holds under its number (history
+/// is immutable), and is fresh: at least as new as every change that completed before the
+/// Query was sent (SPEC §7.2: Query(-1) reflects every completed Join/Leave/Move).
+///
+/// # Errors
+/// The first Query that broke either.
+pub fn check_queries(records: &[Record], history: &[Config]) -> Result<(), String> {
+    for q in records {
+        let Ok(Reply::Config(answer)) = &q.output else {
+            continue;
+        };
+        let recorded = history.get(answer.num.0 as usize);
+        ensure(recorded == Some(answer), || {
+            format!(
+                "Query answered config {} unlike history's: {answer:?}",
+                answer.num
+            )
+        })?;
+        let newest_before = records
+            .iter()
+            .filter(|r| r.completed_us < q.invoked_us)
+            .filter_map(|r| match &r.output {
+                Ok(Reply::Changed(n) | Reply::Unchanged(n)) => Some(*n),
+                _ => None,
+            })
+            .max();
+        ensure(newest_before.is_none_or(|n| answer.num >= n), || {
+            format!(
+                "stale {:?} at {} us: config {}, but {newest_before:?} completed before",
+                q.op, q.invoked_us, answer.num
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `Join(gid, servers)`.

@@ -4,5 +4,6 @@
 mod common;
 
 mod sim_basic;
+mod sim_durable;
 mod sim_fresh_query;
 mod sim_unreliable;

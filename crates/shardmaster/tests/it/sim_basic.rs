@@ -119,7 +119,7 @@ fn concurrent_leave_join(sm: &mut Sm, pinned: &[ClientId]) -> Result<(), String>
         })
         .collect();
     let retired = |op: &Op| matches!(op, Op::Join { gid: Gid(1), .. });
-    sm.run_concurrently(works, retired, |_| {})?;
+    sm.run_concurrently(works, retired, |_, _| {})?;
     let refusal = sm.try_op(pinned[0], join(1, &["a", "b", "c"]))?;
     ensure(refusal == Err(ShardError::GidRetired(Gid(1))), || {
         format!("Join of retired gid 1 answered {refusal:?}")
