@@ -337,3 +337,30 @@ pub fn check_config(config: &Config, gids: &[i64]) -> Result<(), String> {
 pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
+
+/// The freshness checker itself: a Query sent after a change completed must see it (one
+/// sent while it ran need not), and an answer must be the history's configuration exactly.
+#[test]
+fn check_queries_catches_stale_and_rewritten_answers() {
+    let config = |num: u64, gids: &[i64]| Config {
+        num: shardmaster::ConfigNum(num),
+        shards: vec![gids.first().map_or(Gid::NONE, |&g| Gid(g)); 10],
+        groups: gids.iter().map(|&g| (Gid(g), vec!["s".into()])).collect(),
+    };
+    let history = [config(0, &[]), config(1, &[1]), config(2, &[1, 2])];
+    let record = |invoked_us, completed_us, output| Record {
+        invoked_us,
+        completed_us,
+        op: Op::Query { num: -1 },
+        output,
+    };
+    let changed = record(0, 10, Ok(Reply::Changed(shardmaster::ConfigNum(2))));
+    let fresh = record(11, 20, Ok(Reply::Config(history[2].clone())));
+    let stale = record(11, 20, Ok(Reply::Config(history[1].clone())));
+    let concurrent = record(5, 20, Ok(Reply::Config(history[1].clone())));
+    let rewritten = record(11, 20, Ok(Reply::Config(config(2, &[2]))));
+    assert!(check_queries(&[changed.clone(), fresh], &history).is_ok());
+    assert!(check_queries(&[changed.clone(), concurrent], &history).is_ok());
+    assert!(check_queries(&[changed.clone(), stale], &history).is_err());
+    assert!(check_queries(&[changed, rewritten], &history).is_err());
+}

@@ -174,3 +174,32 @@ fn minimal_transfers(sm: &mut Sm, ck: ClientId) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The product's shard master (64 shards, [`shardmaster::Replica`] and
+/// [`shardmaster::Clerk`]) runs the same way: three Joins through the log give 64 shards
+/// balanced 22/21/21, the extra shard to the lowest gid.
+#[test]
+fn product_cluster_balances_its_64_shards() {
+    sim::for_each_seed!(20, |seed| {
+        let replicas = (0..3)
+            .map(|i| shardmaster::Replica::new(rpc::NodeId(i), 3, seed))
+            .collect();
+        let mut sim: sim::Sim<shardmaster::Replica, shardmaster::Clerk> =
+            sim::Sim::new(sim::SimConfig::new(seed), replicas);
+        let ck = sim.add_client(shardmaster::Clerk::new((0..3).map(rpc::NodeId).collect()));
+        let mut run = |op: Op| {
+            let done = sim.run_op(ck, op, OP_US_MAX).map_err(|e| e.to_string())?;
+            done.output.map_err(|e| e.to_string())
+        };
+        for gid in 1..=3 {
+            run(join(gid, &["s"]))?.map_err(|e| e.to_string())?;
+        }
+        let Ok(Reply::Config(c)) = run(Op::Query { num: -1 })? else {
+            return Err("Query did not answer a configuration".into());
+        };
+        let counts: Vec<u32> = c.shards_per_group().into_values().collect();
+        ensure(c.shard_count() == 64 && counts == [22, 21, 21], || {
+            format!("{} shards, per group {counts:?}", c.shard_count())
+        })
+    });
+}
