@@ -174,9 +174,8 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+// proptest's default of 256 cases per property; `PROPTEST_CASES=N` for a soak.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     /// Random histories of joins, leaves and moves: after every Join and Leave the assignment
     /// covers, balances and moves no more than the fewest possible; after one that followed a
     /// balanced assignment, only the joining group receives (Join) or only the leaving group
