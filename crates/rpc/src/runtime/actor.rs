@@ -322,7 +322,7 @@ impl<N: WireNode> Actor<N> {
                 let (batch, task) = done;
                 let done = task.await;
                 self.finish_batch((batch, done))?;
-            } else if self.commit.open_batch_awaited() || self.commit.batch_bytes() > 0 {
+            } else if self.commit.open_batch_awaited() || self.commit.has_changes() {
                 self.submit();
             } else {
                 return Ok(());

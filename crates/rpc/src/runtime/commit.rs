@@ -113,6 +113,11 @@ impl<T> GroupCommit<T> {
         self.wait_for > self.taken
     }
 
+    /// True if the open batch holds changes (or a `Sync`) not yet handed to the disk.
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.batch.is_empty() || self.sync_owed
+    }
+
     /// Bytes of file content the open batch holds so far.
     pub(crate) fn batch_bytes(&self) -> usize {
         self.batch_bytes
@@ -363,7 +368,9 @@ mod tests {
         let mut commit = GroupCommit::<u32>::new();
         commit.wait_for_changes();
         assert!(!commit.must_hold(), "no changes: nothing to wait for");
+        assert!(!commit.has_changes());
         commit.disk(write("state"));
+        assert!(commit.has_changes());
         assert!(!commit.must_hold(), "no Sync: effects leave at once");
         commit.wait_for_changes();
         commit.hold(1);

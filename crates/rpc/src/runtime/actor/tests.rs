@@ -33,6 +33,8 @@ enum Req {
     Note(Vec<u8>),
     /// Truncate `file` to nothing and sync (fails if the file is missing), then answer 0.
     Cut(String),
+    /// Remove `file` without a sync, then answer 0.
+    Remove(String),
 }
 
 impl Node for LogCore {
@@ -59,6 +61,10 @@ impl Node for LogCore {
             Req::Cut(file) => {
                 out.truncate(file, 0);
                 out.sync();
+                out.reply(req, 0);
+            }
+            Req::Remove(file) => {
+                out.remove(file);
                 out.reply(req, 0);
             }
         }
@@ -295,7 +301,8 @@ async fn held_effects_are_never_released_after_a_disk_error() {
 /// next `Sync` (the contract makes them durable only then) and share its one batch; a clean
 /// stop still writes what waits. Method: three `Note`s answered before the log file even
 /// exists, then a `Log` whose reply finds all four records on disk after one log fsync (plus
-/// the directory's); then a `Note` and a clean stop, after which the fifth record is there.
+/// the directory's); then a `Note`, a `Log`, a `Remove` and a clean stop, after which all six
+/// records are there and the removed file is gone.
 #[tokio::test]
 async fn unsynced_appends_wait_for_the_next_sync_and_a_clean_stop() {
     let dir = scratch("unsynced");
@@ -335,12 +342,28 @@ async fn unsynced_appends_wait_for_the_next_sync_and_a_clean_stop() {
         .await
         .expect("sent");
     assert_eq!(bounded(answers.recv()).await, Some((4, 5)));
+    let log = Req::Log(5u64.to_be_bytes().to_vec());
+    inbox.send(request(&responder, 5, log)).await.expect("sent");
+    assert_eq!(bounded(answers.recv()).await, Some((5, 6)));
+    // Now the batch holds nothing but the remove: a change of no bytes, that nothing waits for.
+    std::fs::write(dir.join("stale"), b"x").expect("plant a file to remove");
+    let remove = Req::Remove("stale".into());
+    inbox
+        .send(request(&responder, 6, remove))
+        .await
+        .expect("sent");
+    assert_eq!(bounded(answers.recv()).await, Some((6, 0)));
+    assert!(dir.join("stale").exists(), "kept for a later batch");
     token.cancel();
     bounded(task).await.expect("the actor does not panic");
     assert_eq!(
         records_on_disk(&dir).len(),
-        5,
+        6,
         "a clean stop keeps everything"
+    );
+    assert!(
+        !dir.join("stale").exists(),
+        "a change of no bytes (a remove) is carried out at a clean stop too"
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
