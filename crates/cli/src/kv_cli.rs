@@ -7,8 +7,9 @@
 //! ```
 //!
 //! A replica listens on its own entry of `--peers` (peers and clerks connect there) and, with
-//! `--resp`, speaks RESP2 to redis-cli and redis-benchmark. It keeps its state in `--data-dir`
-//! (default `dsys-kv-ID` in the working directory, as etcd does), so `kill -9` and a restart on
+//! `--resp`, speaks RESP2 and RESP3 to redis-cli, redis-benchmark and client libraries such as
+//! redis-py. It keeps its state in `--data-dir` (default `dsys-kv-ID` in the working directory,
+//! as etcd does), so `kill -9` and a restart on
 //! the same directory keep every acknowledged write; `--in-memory` keeps nothing. Once
 //! listening it prints `kv replica ID listening on PEER_ADDR [resp RESP_ADDR] data DIR` (or
 //! `in memory` for DIR) and runs until killed, or until a write or fsync of its directory
@@ -72,7 +73,7 @@ pub struct ServeArgs {
     /// Every replica's peer address (HOST:PORT), in id order, comma-separated.
     #[arg(long, value_delimiter = ',', required = true, value_parser = parse_addr)]
     peers: Vec<SocketAddr>,
-    /// Also serve the Redis protocol (RESP2) on this address (port 0 picks a free one).
+    /// Also serve the Redis protocol (RESP2, RESP3 on HELLO 3) on this address (port 0 picks a free one).
     #[arg(long, value_parser = parse_addr)]
     resp: Option<SocketAddr>,
     /// Threads for network I/O. The replica core is one task whatever this is; with several

@@ -1,6 +1,6 @@
 //! The Paxos-replicated key/value service of SPEC §6 (lab 3B): the key/value store
 //! ([`KvMachine`]) plugged into the replicated state machine layer ([`rsm`]), plus its TCP
-//! server and Redis (RESP2) front door.
+//! server and Redis (RESP2/RESP3) front door.
 //!
 //! # The protocol
 //! Everything replicated is `rsm`'s (see its docs): a clerk opens a session through the log,

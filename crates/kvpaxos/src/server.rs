@@ -1,5 +1,5 @@
 //! A kvpaxos replica as a real network server: the same [`Replica`] core on the TCP runtime,
-//! with an optional Redis-protocol (RESP2) front door.
+//! with an optional Redis-protocol (RESP2, or RESP3 for clients that ask) front door.
 //!
 //! ```text
 //!   clerks (TcpClerk) ---- frames ----+                         +---- peers (Paxos frames)
@@ -203,7 +203,7 @@ pub struct KvServerConfig {
     pub peers: Vec<SocketAddr>,
     /// Bound to `peers[id]` (or port 0 in tests): peers and clerks connect here.
     pub listener: TcpListener,
-    /// The RESP2 front door, if any.
+    /// The Redis-protocol front door, if any.
     pub resp: Option<TcpListener>,
     /// Seeds the replica's random choices (back-off jitter).
     pub seed: u64,
