@@ -4,11 +4,12 @@
 # through one replica's RESP port (TARGET=leader or follower), reporting SET/s and the CPU time
 # all three replica processes used per operation (utime+stime from /proc). Prints the means.
 #
-# Usage: crates/kvpaxos/benches/ab_compare.sh OLD_DSYS NEW_DSYS [ROUNDS]   (ROUNDS of ABBA, default 4)
+# Usage: crates/kvpaxos/benches/ab_compare.sh OLD_DSYS NEW_DSYS [ROUNDS]   (ROUNDS of ABBA, default 4;
+#        STORAGE=durable for replicas with data directories, TARGET=leader, N=requests)
 # Build an older commit with: git worktree add /tmp/base <commit> &&
 #   (cd /tmp/base && CARGO_TARGET_DIR=/tmp/base-target cargo build --release -p cli)
 set -euo pipefail
-OLD=$1 NEW=$2 ROUNDS=${3:-4} TARGET=${TARGET:-follower} N=${N:-200000}
+OLD=$1 NEW=$2 ROUNDS=${3:-4} TARGET=${TARGET:-follower} N=${N:-200000} STORAGE=${STORAGE:-memory}
 for tool in redis-benchmark redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
@@ -22,11 +23,13 @@ run() {
   for _ in 0 1 2; do peers+=("127.0.0.1:$(free_port)"); resp+=("$(free_port)"); done
   local list
   list=$(IFS=,; echo "${peers[*]}")
-  # In memory: the figures compare replication code, not disks. Builds from before durability
-  # have no --in-memory and keep nothing on disk anyway.
+  # In memory by default: the figures compare replication code, not disks. Builds from before
+  # durability have no --in-memory and keep nothing on disk anyway. STORAGE=durable compares the
+  # durable paths instead (each replica with a --data-dir in the run's scratch directory).
   local storage=()
   "$dsys" kv serve --help | grep -q -- --in-memory && storage=(--in-memory)
   for id in 0 1 2; do
+    [ "$STORAGE" = durable ] && storage=(--data-dir "$work/d$id")
     "$dsys" kv serve --id "$id" --peers "$list" --resp "127.0.0.1:${resp[$id]}" "${storage[@]}" \
       >"$work/o$id" 2>"$work/e$id" &
     pids+=($!)
