@@ -479,10 +479,15 @@ mod tests {
 
     /// Reads until `want` bytes or EOF, bounded by 10 s.
     async fn read_n(stream: &mut TcpStream, want: usize) -> Vec<u8> {
+        read_while(stream, |got| got.len() < want).await
+    }
+
+    /// Reads while `more` says the bytes so far are not all, until EOF, bounded by 10 s.
+    async fn read_while(stream: &mut TcpStream, more: impl Fn(&[u8]) -> bool) -> Vec<u8> {
         let mut got = Vec::new();
         let mut buf = [0u8; 1024];
         let read = async {
-            while got.len() < want {
+            while more(&got) {
                 match stream.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -613,19 +618,6 @@ mod tests {
 
     /// Reads until the bytes end with `tail`, or EOF, bounded by 10 s.
     async fn read_until(stream: &mut TcpStream, tail: &[u8]) -> Vec<u8> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        let read = async {
-            while !got.ends_with(tail) {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .expect("answered within 10 s");
-        got
+        read_while(stream, |got| !got.ends_with(tail)).await
     }
 }
