@@ -35,12 +35,6 @@ use bytes::{Bytes, BytesMut};
 use rpc::{DiskImage, Rng};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Whether [`SimDisk::boot`] pads appended files with reserved zeros. On: the runtime does
-/// preallocate, so every core must be tested against it. The switch exists so that a failure
-/// can be told apart from the padding while log readers learn to read zeros after a torn
-/// record as a torn tail.
-const PADDING_ON: bool = true;
-
 /// The most zero bytes one restart adds to one file. The runtime reserves 1 MiB at a time; the
 /// simulator does not model that size, only that zeros of any length may follow the content:
 /// a few KiB already cover a tail shorter and longer than a record and its header, while
@@ -254,9 +248,6 @@ impl SimDisk {
         );
         self.known.clear();
         let appended = std::mem::take(&mut self.appended);
-        if !PADDING_ON {
-            return Vec::new();
-        }
         let mut padded = Vec::new();
         for file in appended {
             // An appended file a crash or a later `Remove` took away has no end to pad.
