@@ -66,8 +66,9 @@ pub struct ReplicaStatus {
 }
 
 impl ReplicaStatus {
-    /// The status as `INFO` text: `name:value` lines under a section header, as Redis writes.
-    pub fn to_info(&self) -> String {
+    /// `INFO`'s replication section: `name:value` lines under its header, as Redis writes;
+    /// `role:leader|follower` is what scripts grep.
+    pub fn replication_info(&self) -> String {
         let role = if self.leader == Some(self.id) {
             "leader"
         } else {
@@ -76,9 +77,15 @@ impl ReplicaStatus {
         let leader = self.leader.map_or("none".to_string(), |l| l.0.to_string());
         format!(
             "# Replication\r\nrole:{role}\r\nreplica_id:{}\r\nleader_id:{leader}\r\n\
-             applied_slots:{}\r\nwaiting_requests:{}\r\n# Keyspace\r\nkeys:{}\r\n",
-            self.id.0, self.next_apply, self.waiting, self.keys
+             applied_slots:{}\r\nwaiting_requests:{}\r\n",
+            self.id.0, self.next_apply, self.waiting
         )
+    }
+
+    /// `INFO`'s keyspace section.
+    pub fn keyspace_info(&self) -> String {
+        let keys = self.keys;
+        format!("# Keyspace\r\nkeys:{keys}\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n")
     }
 }
 

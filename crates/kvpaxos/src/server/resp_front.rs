@@ -322,25 +322,10 @@ async fn info(
     if replication || keyspace {
         let status = submitter.status().await?;
         if replication {
-            let role = if status.leader == Some(status.id) {
-                "leader"
-            } else {
-                "follower"
-            };
-            let leader = status
-                .leader
-                .map_or("none".to_string(), |l| l.0.to_string());
-            parts.push(format!(
-                "# Replication\r\nrole:{role}\r\nreplica_id:{}\r\nleader_id:{leader}\r\n\
-                 applied_slots:{}\r\nwaiting_requests:{}\r\n",
-                status.id.0, status.next_apply, status.waiting
-            ));
+            parts.push(status.replication_info());
         }
         if keyspace {
-            let keys = status.keys;
-            parts.push(format!(
-                "# Keyspace\r\nkeys:{keys}\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n"
-            ));
+            parts.push(status.keyspace_info());
         }
     }
     Ok(parts.join("\r\n"))
