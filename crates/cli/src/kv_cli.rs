@@ -4,6 +4,7 @@
 //! dsys kv serve --id 0 --peers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --resp 127.0.0.1:6380
 //! dsys kv put --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 greeting hello
 //! dsys kv get --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 greeting
+//! dsys kv del --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 greeting
 //! ```
 //!
 //! A replica listens on its own entry of `--peers` (peers and clerks connect there) and, with
@@ -18,7 +19,9 @@
 
 use crate::args::{clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
-use kvpaxos::Op;
+use bytes::Bytes;
+use keyspace::{Batch, Cmd, Condition, SetExpiry, Value};
+use kvpaxos::msg::KvCommand as LogCommand;
 use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, Storage, TcpClerk};
 use std::collections::HashSet;
 use std::io::Write;
@@ -32,7 +35,7 @@ use tokio::net::TcpListener;
 pub enum KvCommand {
     /// Run one replica of a kvpaxos cluster.
     Serve(ServeArgs),
-    /// Print the value of KEY ("" if absent).
+    /// Print the value of KEY (nothing, and "(nil)" on stderr, if absent).
     Get {
         #[command(flatten)]
         client: ClientArgs,
@@ -61,6 +64,14 @@ pub enum KvCommand {
         /// The suffix.
         #[arg(value_parser = parse_text)]
         value: String,
+    },
+    /// Delete KEYs; prints how many existed.
+    Del {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The keys.
+        #[arg(required = true, value_parser = parse_text)]
+        keys: Vec<String>,
     },
 }
 
@@ -119,21 +130,60 @@ pub struct ClientArgs {
 /// If the arguments are inconsistent, a socket cannot be bound, or no replica answered the
 /// client within `--timeout`.
 pub fn run(command: KvCommand) -> anyhow::Result<()> {
-    let (client, op) = match command {
+    let bytes = |s: String| Bytes::from(s.into_bytes());
+    let (client, cmd) = match command {
         KvCommand::Serve(args) => return serve(args),
-        KvCommand::Get { client, key } => (client, Op::Get { key }),
-        KvCommand::Put { client, key, value } => (client, Op::Put { key, value }),
-        KvCommand::Append { client, key, value } => (client, Op::Append { key, value }),
+        KvCommand::Get { client, key } => (client, Cmd::Get { key: bytes(key) }),
+        KvCommand::Put { client, key, value } => (
+            client,
+            Cmd::Set {
+                key: bytes(key),
+                value: bytes(value),
+                condition: Condition::Always,
+                get: false,
+                expiry: SetExpiry::Clear,
+            },
+        ),
+        KvCommand::Append { client, key, value } => (
+            client,
+            Cmd::Append {
+                key: bytes(key),
+                value: bytes(value),
+            },
+        ),
+        KvCommand::Del { client, keys } => (
+            client,
+            Cmd::Del {
+                keys: keys.into_iter().map(bytes).collect(),
+            },
+        ),
     };
     check_distinct(&client.servers, "--servers")?;
-    let is_get = matches!(op, Op::Get { .. });
+    let prints = matches!(cmd, Cmd::Get { .. } | Cmd::Del { .. });
     let timeout = Duration::from_secs(client.timeout);
-    let value = runtime(cores())?.block_on(async {
+    // No time stamp needed: none of these commands reads or sets an expiry.
+    let batch = Batch {
+        now_ms: 0,
+        cmds: vec![cmd],
+    };
+    let output = runtime(cores())?.block_on(async {
         let mut clerk = TcpClerk::new(&client.servers);
-        clerk.run(op, timeout).await
+        clerk.run(LogCommand::Redis(batch), timeout).await
     })?;
-    if is_get {
-        println!("{value}");
+    let answer = match output {
+        kvpaxos::msg::KvOutput::Redis(mut answers) if answers.len() == 1 => answers.remove(0),
+        other => anyhow::bail!("the replica answered {other:?}"),
+    };
+    match answer {
+        Value::Error(text) => anyhow::bail!("{text}"),
+        Value::Nil => eprintln!("(nil)"),
+        Value::Bulk(value) if prints => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&value)?;
+            out.write_all(b"\n")?;
+        }
+        Value::Int(n) if prints => println!("{n}"),
+        _ => {}
     }
     Ok(())
 }

@@ -49,6 +49,7 @@ mod glob;
 mod parse;
 mod store;
 mod strings;
+mod to_args;
 mod value;
 
 pub use cmd::{Batch, Cmd, Condition, ExpireCondition, SetExpiry, TtlUnit};
@@ -56,6 +57,7 @@ pub use glob::glob_match;
 pub use parse::{COMMANDS, SCAN_COUNT_DEFAULT, parse};
 pub use store::Keyspace;
 pub use strings::parse_i64;
+pub use to_args::to_args;
 pub use value::Value;
 
 /// The largest value, in bytes: 4 MiB.

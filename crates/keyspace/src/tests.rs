@@ -419,6 +419,15 @@ proptest! {
         prop_assert_eq!(&back, &s);
     }
 
+    /// Every command a client can send reads back, from its canonical arguments, as itself.
+    #[test]
+    fn to_args_reads_back_as_the_same_command(args in arb_args()) {
+        if let Some(Ok(cmd)) = parse(&args) {
+            let again = parse(&crate::to_args(&cmd));
+            prop_assert_eq!(again, Some(Ok(cmd)));
+        }
+    }
+
     /// A transaction whose watched key changed applies nothing; one whose keys did not
     /// change applies all of its commands, exactly as running them one by one would.
     #[test]

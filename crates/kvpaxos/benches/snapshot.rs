@@ -8,13 +8,14 @@
 #![allow(missing_docs, reason = "criterion_group! generates undocumented items")]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kvpaxos::msg::{KvCommand, KvOutput};
 use kvpaxos::{KvMachine, Op};
 use paxos::Seq;
 use rsm::snapshot::{self, Image};
 use rsm::{Sessions, StateMachine};
 use std::hint::black_box;
 
-fn state(megabytes: usize) -> (KvMachine, Sessions<String>) {
+fn state(megabytes: usize) -> (KvMachine, Sessions<KvOutput>) {
     let mut machine = KvMachine::default();
     let value = "v".repeat(1000);
     for i in 0..megabytes * 1000 {
@@ -22,12 +23,12 @@ fn state(megabytes: usize) -> (KvMachine, Sessions<String>) {
             key: format!("key{i:08}"),
             value: value.clone(),
         };
-        machine.apply(Seq(i as u64), &put);
+        machine.apply(Seq(i as u64), &KvCommand::Lab(put));
     }
     let mut sessions = Sessions::new(100_000);
     for seq in 0..1000 {
         let s = sessions.register();
-        sessions.record(s, 1, format!("{seq}"));
+        sessions.record(s, 1, KvOutput::Lab(format!("{seq}")));
     }
     (machine, sessions)
 }

@@ -30,7 +30,7 @@ pub use data_dir::{DataDirError, Storage};
 pub use tcp_clerk::{ClerkError, TcpClerk};
 
 use crate::Replica;
-use crate::msg::{KvError, Op, Request, Response};
+use crate::msg::{KvCommand, KvError, KvOutput, Request, Response};
 use data_dir::DataDir;
 use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
 use rpc::{NodeId, RpcError};
@@ -63,6 +63,8 @@ pub struct ReplicaStatus {
     pub waiting: usize,
     /// Keys in its state.
     pub keys: usize,
+    /// Keys with a time to live.
+    pub expiring: usize,
 }
 
 impl ReplicaStatus {
@@ -84,8 +86,8 @@ impl ReplicaStatus {
 
     /// `INFO`'s keyspace section.
     pub fn keyspace_info(&self) -> String {
-        let keys = self.keys;
-        format!("# Keyspace\r\nkeys:{keys}\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n")
+        let (keys, expiring) = (self.keys, self.expiring);
+        format!("# Keyspace\r\nkeys:{keys}\r\ndb0:keys={keys},expires={expiring},avg_ttl=0\r\n")
     }
 }
 
@@ -130,7 +132,7 @@ impl Submitter {
         }
     }
 
-    /// Runs operation `seq` of `session` on the local replica and waits at most `deadline`
+    /// Runs command `seq` of `session` on the local replica and waits at most `deadline`
     /// for its answer.
     ///
     /// # Errors
@@ -139,14 +141,10 @@ impl Submitter {
         &self,
         session: u64,
         seq: u64,
-        op: Op,
+        cmd: KvCommand,
         deadline: Duration,
-    ) -> Result<Result<String, KvError>, SubmitError> {
-        let req = Request::Command {
-            session,
-            seq,
-            cmd: op,
-        };
+    ) -> Result<Result<KvOutput, KvError>, SubmitError> {
+        let req = Request::Command { session, seq, cmd };
         match self.call(req, deadline).await? {
             Response::Done { output, .. } => Ok(Ok(output)),
             Response::Refused { error, .. } => Ok(Err(error)),
@@ -167,6 +165,7 @@ impl Submitter {
                 next_apply: r.next_apply().0,
                 waiting: r.waiting_len(),
                 keys: r.state().len(),
+                expiring: r.state().expiring(),
             })
             .await
             .map_err(|_: RpcError| SubmitError::Shutdown)

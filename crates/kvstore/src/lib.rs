@@ -21,6 +21,35 @@ use std::collections::BTreeMap;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// What a clerk's completion says, as a test history must record it (`testing` uses it; it
+/// lives here so that each service can implement it for its own clerk's output). Implemented for the two
+/// shapes clerks have: a plain value (a clerk that retries until it succeeds), and a `Result`
+/// (a test client that can give up with an error).
+pub trait ClerkOutput {
+    /// `Ok(value)` if the operation took effect and answered `value` (what a Get read; Put and
+    /// Append answer something the history ignores). `Err(why)` if it failed: the operation
+    /// then stays pending in the history, because it may or may not have taken effect.
+    ///
+    /// # Errors
+    /// The failure, as text for the scenario's error message.
+    fn answer(&self) -> Result<&str, String>;
+}
+
+impl ClerkOutput for String {
+    fn answer(&self) -> Result<&str, String> {
+        Ok(self)
+    }
+}
+
+impl<T: ClerkOutput, E: std::fmt::Display> ClerkOutput for Result<T, E> {
+    fn answer(&self) -> Result<&str, String> {
+        match self {
+            Ok(output) => output.answer(),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+}
+
 /// One key/value operation (SPEC §4.1, §6.1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {

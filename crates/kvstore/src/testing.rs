@@ -13,8 +13,8 @@ use check::{Budget, History, KvInput, KvOutput, OpId, check_kv};
 use rpc::{Client, ClientId, Node};
 use sim::Sim;
 use std::collections::BTreeMap;
-use std::fmt::Display;
 
+pub use crate::ClerkOutput;
 use crate::Op;
 
 /// One millisecond of virtual time.
@@ -25,31 +25,6 @@ pub const SECOND_US: u64 = 1_000_000;
 /// a primary/backup fail-over costs several ping intervals plus a state transfer, and a Paxos
 /// slot may need a few rounds of duelling proposers.
 pub const OP_US_MAX: u64 = 10 * SECOND_US;
-
-/// What a clerk's completion says, as the history must record it. Implemented for the two
-/// shapes clerks have: a plain value (a clerk that retries until it succeeds), and a `Result`
-/// (a test client that can give up with an error).
-pub trait ClerkOutput {
-    /// `Ok(value)` if the operation took effect and answered `value` (what a Get read; Put and
-    /// Append answer something the history ignores). `Err(why)` if it failed: the operation
-    /// then stays pending in the history, because it may or may not have taken effect.
-    ///
-    /// # Errors
-    /// The failure, as text for the scenario's error message.
-    fn answer(&self) -> Result<&str, String>;
-}
-
-impl ClerkOutput for String {
-    fn answer(&self) -> Result<&str, String> {
-        Ok(self)
-    }
-}
-
-impl<E: Display> ClerkOutput for Result<String, E> {
-    fn answer(&self) -> Result<&str, String> {
-        self.as_ref().map(String::as_str).map_err(E::to_string)
-    }
-}
 
 /// A simulated KV service, its clerks, and the history of every operation they ran.
 ///
@@ -74,7 +49,8 @@ pub struct KvHarness<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> {
 impl<N, C> KvHarness<N, C>
 where
     N: Node,
-    C: Client<Op = Op, Req = N::Req, Resp = N::Resp>,
+    C: Client<Req = N::Req, Resp = N::Resp>,
+    C::Op: From<Op>,
     C::Output: ClerkOutput,
 {
     /// Wraps a simulator the service has set up (nodes, faults, invariant) with an empty
@@ -107,7 +83,7 @@ where
         let now = self.sim.now_us();
         let id = self.history.invoke(c.0, input(&op), now);
         self.in_flight.insert(c, (id, op.clone()));
-        self.sim.invoke(c, op);
+        self.sim.invoke(c, op.into());
     }
 
     /// Takes clerk `c`'s finished operation, records its answer (a failed operation stays

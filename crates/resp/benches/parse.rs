@@ -33,7 +33,7 @@ fn parse_pipeline(c: &mut Criterion) {
             let mut codec = RespCodec::new();
             let mut n = 0;
             while let Ok(Some(command)) = codec.decode(&mut src) {
-                n += usize::from(matches!(command, Command::Set { .. }));
+                n += usize::from(matches!(command, Command::Store(keyspace::Cmd::Set { .. })));
                 black_box(command);
             }
             assert_eq!(n, COMMANDS);

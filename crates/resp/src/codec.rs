@@ -105,16 +105,11 @@ mod tests {
         );
         assert_eq!(
             codec.decode(&mut src).unwrap(),
-            Some(Command::Get {
-                key: Bytes::from_static(b"k")
-            })
+            Some(Command::get(Bytes::from_static(b"k")))
         );
         assert_eq!(codec.decode(&mut src).unwrap(), None);
         src.extend_from_slice(b"\r\n");
-        let set = Command::Set {
-            key: "k".into(),
-            value: "v".into(),
-        };
+        let set = Command::set("k", "v");
         assert_eq!(codec.decode(&mut src).unwrap(), Some(set));
         assert!(src.is_empty());
         assert_eq!(codec.decode_eof(&mut src).unwrap(), None);

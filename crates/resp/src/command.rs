@@ -15,26 +15,22 @@ use bytes::Bytes;
 /// answers them with an error reply and keeps the connection open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `GET key`: reply with the value as a bulk string, or a null bulk if absent.
-    Get {
-        /// The key to read.
-        key: Bytes,
+    /// A command on the store (GET, SET, DEL, INCR, EXPIRE, SCAN, ...), recognised and checked
+    /// by [`keyspace::parse`]; the server runs it through the log.
+    Store(keyspace::Cmd),
+    /// `MULTI`: start queueing a transaction. Answered by the server, which holds the queue.
+    Multi,
+    /// `EXEC`: run the queued transaction.
+    Exec,
+    /// `DISCARD`: drop the queued transaction.
+    Discard,
+    /// `WATCH key ...`: EXEC runs only if none of these keys changed since.
+    Watch {
+        /// The keys.
+        keys: Vec<Bytes>,
     },
-    /// `SET key value`: reply `+OK`. Options (`EX`, `NX`, ...) are not supported and make the
-    /// command `WrongArity`.
-    Set {
-        /// The key to write.
-        key: Bytes,
-        /// The new value.
-        value: Bytes,
-    },
-    /// `APPEND key value`: reply with the value's new length as an integer.
-    Append {
-        /// The key to extend (created empty if absent).
-        key: Bytes,
-        /// The bytes to append.
-        value: Bytes,
-    },
+    /// `UNWATCH`: forget the watched keys.
+    Unwatch,
     /// `PING [message]`: reply `+PONG`, or the message as a bulk string.
     Ping {
         /// The optional message to echo.
@@ -110,6 +106,30 @@ pub enum Command {
 }
 
 impl Command {
+    /// `GET key`.
+    pub fn get(key: impl Into<Bytes>) -> Command {
+        Command::Store(keyspace::Cmd::Get { key: key.into() })
+    }
+
+    /// `SET key value`, no options.
+    pub fn set(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Command {
+        Command::Store(keyspace::Cmd::Set {
+            key: key.into(),
+            value: value.into(),
+            condition: keyspace::Condition::Always,
+            get: false,
+            expiry: keyspace::SetExpiry::Clear,
+        })
+    }
+
+    /// `APPEND key value`.
+    pub fn append(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Command {
+        Command::Store(keyspace::Cmd::Append {
+            key: key.into(),
+            value: value.into(),
+        })
+    }
+
     /// Recognises a command from its arguments (name first); `None` if `args` is empty.
     pub fn from_args(mut args: Vec<Bytes>) -> Option<Command> {
         if args.is_empty() {
@@ -119,16 +139,21 @@ impl Command {
         let name = args.remove(0);
         let rest = args;
         let is = |expected: &str| name.eq_ignore_ascii_case(expected.as_bytes());
-        let command = if is("GET") {
-            match <[Bytes; 1]>::try_from(rest) {
-                Ok([key]) => Command::Get { key },
-                Err(_) => Command::WrongArity { name },
+        let command = if let Some(store) = keyspace_command(&name, &rest) {
+            store
+        } else if is("MULTI") || is("EXEC") || is("DISCARD") || is("UNWATCH") {
+            match rest.len() {
+                0 if is("MULTI") => Command::Multi,
+                0 if is("EXEC") => Command::Exec,
+                0 if is("DISCARD") => Command::Discard,
+                0 => Command::Unwatch,
+                _ => Command::WrongArity { name },
             }
-        } else if is("SET") || is("APPEND") {
-            match <[Bytes; 2]>::try_from(rest) {
-                Ok([key, value]) if is("SET") => Command::Set { key, value },
-                Ok([key, value]) => Command::Append { key, value },
-                Err(_) => Command::WrongArity { name },
+        } else if is("WATCH") {
+            if rest.is_empty() {
+                Command::WrongArity { name }
+            } else {
+                Command::Watch { keys: rest }
             }
         } else if is("PING") {
             if rest.len() > 1 {
@@ -187,9 +212,12 @@ impl Command {
     pub fn to_args(&self) -> Vec<Bytes> {
         let name = |n: &'static str| Bytes::from_static(n.as_bytes());
         match self {
-            Command::Get { key } => vec![name("GET"), key.clone()],
-            Command::Set { key, value } => vec![name("SET"), key.clone(), value.clone()],
-            Command::Append { key, value } => vec![name("APPEND"), key.clone(), value.clone()],
+            Command::Store(cmd) => store_args(cmd),
+            Command::Multi => vec![name("MULTI")],
+            Command::Exec => vec![name("EXEC")],
+            Command::Discard => vec![name("DISCARD")],
+            Command::Watch { keys } => [vec![name("WATCH")], keys.clone()].concat(),
+            Command::Unwatch => vec![name("UNWATCH")],
             Command::Ping { message } => {
                 let mut args = vec![name("PING")];
                 args.extend(message.clone());
@@ -216,7 +244,7 @@ impl Command {
     }
 
     /// The reply for commands that need neither the store nor the connection's state, or
-    /// `None` for GET, SET, APPEND, INFO and for those [`crate::ClientState`] answers
+    /// `None` for store commands, transactions, INFO and those [`crate::ClientState`] answers
     /// (HELLO, CLIENT, RESET).
     ///
     /// PING answers `+PONG` (or echoes its message), the `CONFIG`/`COMMAND` probes answer
@@ -224,9 +252,12 @@ impl Command {
     /// server closes after it), and unknown or mis-called commands get Redis's error lines.
     pub fn local_reply(&self) -> Option<Reply> {
         match self {
-            Command::Get { .. }
-            | Command::Set { .. }
-            | Command::Append { .. }
+            Command::Store(_)
+            | Command::Multi
+            | Command::Exec
+            | Command::Discard
+            | Command::Watch { .. }
+            | Command::Unwatch
             | Command::Info { .. }
             | Command::Hello(_)
             | Command::Client(_)
@@ -253,6 +284,25 @@ impl Command {
             Command::WrongArity { name } => Some(Reply::wrong_arity(name)),
         }
     }
+}
+
+/// A store command from its name and arguments: `None` if the name is not one, an
+/// [`Command::Invalid`] with Redis's error if the arguments are wrong.
+fn keyspace_command(name: &Bytes, rest: &[Bytes]) -> Option<Command> {
+    // `keyspace::parse` takes the whole command; one more handle is cheap next to a command.
+    let mut args = Vec::with_capacity(rest.len() + 1);
+    args.push(name.clone());
+    args.extend_from_slice(rest);
+    Some(match keyspace::parse(&args)? {
+        Ok(cmd) => Command::Store(cmd),
+        Err(error) => Command::Invalid { args, error },
+    })
+}
+
+/// A store command as client arguments, for tests and clients that send one: the canonical
+/// form, which [`keyspace::parse`] reads back as the same command.
+fn store_args(cmd: &keyspace::Cmd) -> Vec<Bytes> {
+    keyspace::to_args(cmd)
 }
 
 /// The settings `CONFIG GET` reports, as `(name, value)`.

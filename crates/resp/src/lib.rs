@@ -45,7 +45,7 @@
 //!
 //! let pipeline = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n";
 //! let (get, used) = parse_command(pipeline)?.expect("a whole command");
-//! assert_eq!(get, Command::Get { key: "k".into() });
+//! assert_eq!(get, Command::get("k"));
 //! let (ping, _) = parse_command(&pipeline[used..])?.expect("a whole command");
 //! let mut out = BytesMut::new();
 //! ping.local_reply().unwrap_or(Reply::Null).encode(&mut out);

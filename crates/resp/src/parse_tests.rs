@@ -31,13 +31,10 @@ fn array_of_bulks_parses() {
     let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
     assert_eq!(
         parse_command(buf).unwrap(),
-        Some((Command::Get { key: b("k") }, buf.len()))
+        Some((Command::get(b("k")), buf.len()))
     );
     let buf = b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$2\r\nvv\r\n";
-    let set = Command::Set {
-        key: Bytes::new(),
-        value: b("vv"),
-    };
+    let set = Command::set(Bytes::new(), b("vv"));
     assert_eq!(parse_command(buf).unwrap(), Some((set, buf.len())));
 }
 
@@ -48,14 +45,8 @@ fn inline_commands_parse() {
         parse_all(b"PING\r\n").unwrap(),
         vec![Command::Ping { message: None }]
     );
-    assert_eq!(
-        parse_all(b"get k\n").unwrap(),
-        vec![Command::Get { key: b("k") }]
-    );
-    let set = Command::Set {
-        key: b("k"),
-        value: b("v"),
-    };
+    assert_eq!(parse_all(b"get k\n").unwrap(), vec![Command::get(b("k"))]);
+    let set = Command::set(b("k"), b("v"));
     assert_eq!(parse_all(b"  SET \t k   v \r\n").unwrap(), vec![set]);
     assert_eq!(parse_all(b"PING").unwrap(), vec![], "no newline yet");
 }
@@ -81,13 +72,7 @@ fn pipelined_commands_parse_in_order() {
     }
     let commands = parse_all(&buf).unwrap();
     assert_eq!(commands.len(), 200);
-    assert_eq!(
-        commands[198],
-        Command::Set {
-            key: b("k99"),
-            value: b("v")
-        }
-    );
+    assert_eq!(commands[198], Command::set(b("k99"), b("v")));
     assert_eq!(commands[199], Command::Ping { message: None });
 }
 
@@ -96,10 +81,7 @@ fn pipelined_commands_parse_in_order() {
 fn bulk_strings_are_binary_safe() {
     let value: &[u8] = b"\r\n\0\xff*2\r\n$";
     let buf = request(&[b"append", b"\0k\n", value]);
-    let append = Command::Append {
-        key: b("\0k\n"),
-        value: Bytes::copy_from_slice(value),
-    };
+    let append = Command::append(b("\0k\n"), Bytes::copy_from_slice(value));
     assert_eq!(parse_command(&buf).unwrap(), Some((append, buf.len())));
 }
 
@@ -236,9 +218,9 @@ fn arb_bytes() -> impl Strategy<Value = Bytes> {
 
 fn arb_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        arb_bytes().prop_map(|key| Command::Get { key }),
-        (arb_bytes(), arb_bytes()).prop_map(|(key, value)| Command::Set { key, value }),
-        (arb_bytes(), arb_bytes()).prop_map(|(key, value)| Command::Append { key, value }),
+        arb_bytes().prop_map(Command::get),
+        (arb_bytes(), arb_bytes()).prop_map(|(key, value)| Command::set(key, value)),
+        (arb_bytes(), arb_bytes()).prop_map(|(key, value)| Command::append(key, value)),
         proptest::option::of(arb_bytes()).prop_map(|message| Command::Ping { message }),
         proptest::collection::vec(arb_bytes(), 0..4).prop_map(|args| Command::Config { args }),
     ]

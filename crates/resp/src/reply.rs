@@ -51,6 +51,22 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
 }
 
+/// A store answer as the reply Redis sends for it.
+impl From<keyspace::Value> for Reply {
+    fn from(value: keyspace::Value) -> Reply {
+        use keyspace::Value;
+        match value {
+            Value::Ok => Reply::ok(),
+            Value::Status(text) => Reply::Simple(text),
+            Value::Nil => Reply::Null,
+            Value::Int(n) => Reply::Integer(n),
+            Value::Bulk(bytes) => Reply::Bulk(bytes),
+            Value::Array(items) => Reply::Array(items.into_iter().map(Reply::from).collect()),
+            Value::Error(text) => Reply::Error(text),
+        }
+    }
+}
+
 impl Reply {
     /// `+OK`.
     pub fn ok() -> Reply {

@@ -14,27 +14,57 @@ struct Entry {
     flags: &'static [&'static str],
     /// Position of the first key argument (0: none).
     first_key: i64,
+    /// Position of the last key argument (-1: the last argument).
+    last_key: i64,
 }
 
-/// Every command the front door understands. Arities are ours, not Redis's: SET takes no
-/// options here, so it is exactly 3.
+/// The commands about the connection and transactions; the store's come from
+/// [`keyspace::COMMANDS`].
 #[rustfmt::skip]
-const TABLE: [Entry; 14] = [
-    Entry { name: "get", arity: 2, flags: &["readonly", "fast"], first_key: 1 },
-    Entry { name: "set", arity: 3, flags: &["write", "denyoom"], first_key: 1 },
-    Entry { name: "append", arity: 3, flags: &["write", "denyoom", "fast"], first_key: 1 },
-    Entry { name: "ping", arity: -1, flags: &["fast"], first_key: 0 },
-    Entry { name: "echo", arity: 2, flags: &["fast"], first_key: 0 },
-    Entry { name: "info", arity: -1, flags: &["loading", "stale"], first_key: 0 },
-    Entry { name: "config", arity: -2, flags: &["admin", "loading", "stale"], first_key: 0 },
-    Entry { name: "command", arity: -1, flags: &["loading", "stale"], first_key: 0 },
-    Entry { name: "hello", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
-    Entry { name: "client", arity: -2, flags: &["loading", "stale"], first_key: 0 },
-    Entry { name: "select", arity: 2, flags: &["loading", "stale", "fast"], first_key: 0 },
-    Entry { name: "auth", arity: -2, flags: &["noscript", "loading", "stale", "fast", "no_auth"], first_key: 0 },
-    Entry { name: "quit", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
-    Entry { name: "reset", arity: 1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0 },
+const CONNECTION: [Entry; 16] = [
+    Entry { name: "ping", arity: -1, flags: &["fast"], first_key: 0, last_key: 0 },
+    Entry { name: "echo", arity: 2, flags: &["fast"], first_key: 0, last_key: 0 },
+    Entry { name: "info", arity: -1, flags: &["loading", "stale"], first_key: 0, last_key: 0 },
+    Entry { name: "config", arity: -2, flags: &["admin", "loading", "stale"], first_key: 0, last_key: 0 },
+    Entry { name: "command", arity: -1, flags: &["loading", "stale"], first_key: 0, last_key: 0 },
+    Entry { name: "hello", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0, last_key: 0 },
+    Entry { name: "client", arity: -2, flags: &["loading", "stale"], first_key: 0, last_key: 0 },
+    Entry { name: "select", arity: 2, flags: &["loading", "stale", "fast"], first_key: 0, last_key: 0 },
+    Entry { name: "auth", arity: -2, flags: &["noscript", "loading", "stale", "fast", "no_auth"], first_key: 0, last_key: 0 },
+    Entry { name: "quit", arity: -1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0, last_key: 0 },
+    Entry { name: "reset", arity: 1, flags: &["loading", "stale", "fast", "no_auth"], first_key: 0, last_key: 0 },
+    Entry { name: "multi", arity: 1, flags: &["noscript", "loading", "stale", "fast"], first_key: 0, last_key: 0 },
+    Entry { name: "exec", arity: 1, flags: &["noscript", "loading", "stale", "skip_slowlog"], first_key: 0, last_key: 0 },
+    Entry { name: "discard", arity: 1, flags: &["noscript", "loading", "stale", "fast"], first_key: 0, last_key: 0 },
+    Entry { name: "watch", arity: -2, flags: &["noscript", "loading", "stale", "fast"], first_key: 1, last_key: -1 },
+    Entry { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast"], first_key: 0, last_key: 0 },
 ];
+
+/// Every command the front door understands: the connection's, then the store's.
+fn table() -> impl Iterator<Item = Entry> {
+    CONNECTION
+        .into_iter()
+        .chain(keyspace::COMMANDS.iter().map(|&(name, arity, writes)| {
+            let keyless = ["dbsize", "keys", "scan", "flushdb", "flushall"].contains(&name);
+            let multi_key = ["del", "unlink", "exists", "mget", "mset", "msetnx"].contains(&name);
+            let flags: &'static [&'static str] = if writes {
+                &["write", "denyoom"]
+            } else {
+                &["readonly", "fast"]
+            };
+            Entry {
+                name,
+                arity,
+                flags,
+                first_key: if keyless { 0 } else { 1 },
+                last_key: match (keyless, multi_key) {
+                    (true, _) => 0,
+                    (false, true) => -1,
+                    (false, false) => 1,
+                },
+            }
+        }))
+}
 
 /// The reply to `COMMAND [subcommand ...]`.
 ///
@@ -43,24 +73,24 @@ const TABLE: [Entry; 14] = [
 /// hints, and carries on without them.
 pub(crate) fn command_reply(args: &[Bytes]) -> Reply {
     let Some(sub) = args.first() else {
-        return Reply::Array(TABLE.iter().map(info).collect());
+        return Reply::Array(table().map(|e| info(&e)).collect());
     };
     let is = |expected: &str| sub.eq_ignore_ascii_case(expected.as_bytes());
     if is("DOCS") {
         Reply::Map(Vec::new())
     } else if is("COUNT") && args.len() == 1 {
-        Reply::Integer(TABLE.len() as i64)
+        Reply::Integer(i64::try_from(table().count()).unwrap_or(i64::MAX))
     } else if is("LIST") && args.len() == 1 {
-        Reply::Array(TABLE.iter().map(|e| Reply::bulk(e.name)).collect())
+        Reply::Array(table().map(|e| Reply::bulk(e.name)).collect())
     } else if is("INFO") {
         let names = &args[1..];
         if names.is_empty() {
-            return Reply::Array(TABLE.iter().map(info).collect());
+            return Reply::Array(table().map(|e| info(&e)).collect());
         }
         Reply::Array(
             names
                 .iter()
-                .map(|n| find(n).map_or(Reply::Null, info))
+                .map(|n| find(n).map_or(Reply::Null, |e| info(&e)))
                 .collect(),
         )
     } else if is("COUNT") || is("LIST") {
@@ -72,16 +102,20 @@ pub(crate) fn command_reply(args: &[Bytes]) -> Reply {
     }
 }
 
-fn find(name: &[u8]) -> Option<&'static Entry> {
-    TABLE
-        .iter()
-        .find(|e| name.eq_ignore_ascii_case(e.name.as_bytes()))
+fn find(name: &[u8]) -> Option<Entry> {
+    table().find(|e| name.eq_ignore_ascii_case(e.name.as_bytes()))
 }
 
 /// An entry in Redis 7's ten-element shape: name, arity, flags, first key, last key, step,
 /// ACL categories, tips, key specs, subcommands (the last four empty).
 fn info(entry: &Entry) -> Reply {
-    let key = entry.first_key;
+    let (first, last) = (entry.first_key, entry.last_key);
+    // MSET's keys are every other argument.
+    let step = match (first, entry.name) {
+        (0, _) => 0,
+        (_, "mset" | "msetnx") => 2,
+        _ => 1,
+    };
     Reply::Array(vec![
         Reply::bulk(entry.name),
         Reply::Integer(entry.arity),
@@ -92,9 +126,9 @@ fn info(entry: &Entry) -> Reply {
                 .map(|f| Reply::Simple((*f).to_owned()))
                 .collect(),
         ),
-        Reply::Integer(key),
-        Reply::Integer(key),
-        Reply::Integer(i64::from(key != 0)),
+        Reply::Integer(first),
+        Reply::Integer(last),
+        Reply::Integer(step),
         Reply::empty_array(),
         Reply::empty_array(),
         Reply::empty_array(),
@@ -117,7 +151,7 @@ mod tests {
     /// Every command the parser knows is in the table, and only those.
     #[test]
     fn table_lists_exactly_the_known_commands() {
-        for entry in &TABLE {
+        for entry in table() {
             let name = Bytes::from_static(entry.name.as_bytes());
             let command = crate::Command::from_args(vec![name]);
             assert!(
@@ -126,11 +160,12 @@ mod tests {
                 entry.name
             );
         }
-        assert_eq!(reply(&["COUNT"]), Reply::Integer(TABLE.len() as i64));
+        let count = table().count();
+        assert_eq!(reply(&["COUNT"]), Reply::Integer(count as i64));
         let Reply::Array(all) = reply(&[]) else {
             panic!("COMMAND answers an array");
         };
-        assert_eq!(all.len(), TABLE.len());
+        assert_eq!(all.len(), count);
     }
 
     /// `COMMAND INFO` answers in order, null for a name it does not know; the entry has the

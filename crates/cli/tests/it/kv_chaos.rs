@@ -46,7 +46,7 @@ async fn client(
             history.lock().expect("lock").invoke(id, input, call)
         };
         // A timed-out operation stays pending in the history: it may or may not have run.
-        if let Ok(value) = clerk.run(op, OP_DEADLINE).await {
+        if let Ok(value) = clerk.run_lab(op, OP_DEADLINE).await {
             let output = if is_get {
                 KvOutput::value(value)
             } else {

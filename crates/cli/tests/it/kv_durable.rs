@@ -100,7 +100,7 @@ async fn run_recorded(
 ) -> Option<String> {
     let is_get = matches!(op, Op::Get { .. });
     let id = shared.invoke(client, input);
-    let value = clerk.run(op, OP_DEADLINE).await.ok()?;
+    let value = clerk.run_lab(op, OP_DEADLINE).await.ok()?;
     let output = if is_get {
         KvOutput::value(value.clone())
     } else {
@@ -547,7 +547,7 @@ fn kv_serve_exits_when_its_disk_fails_and_keeps_what_it_acknowledged() {
         let op = Op::Get {
             key: format!("k{i}"),
         };
-        let got = runtime.block_on(clerk.run(op, OP_DEADLINE));
+        let got = runtime.block_on(clerk.run_lab(op, OP_DEADLINE));
         assert_eq!(got.ok(), Some(value(i)), "acknowledged Put k{i}");
     }
 }
@@ -584,13 +584,13 @@ fn kv_restarted_replica_gives_a_new_client_a_new_session() {
         value: "hello".into(),
     };
     runtime
-        .block_on(TcpClerk::new(&[addr]).run(put, OP_DEADLINE))
+        .block_on(TcpClerk::new(&[addr]).run_lab(put, OP_DEADLINE))
         .expect("the Put");
     drop(first);
     for restart in 0..3 {
         let _serving = Serving::start(&serve);
         let get = Op::Get { key: "k".into() };
-        let got = runtime.block_on(TcpClerk::new(&[addr]).run(get, OP_DEADLINE));
+        let got = runtime.block_on(TcpClerk::new(&[addr]).run_lab(get, OP_DEADLINE));
         assert_eq!(
             got.ok().as_deref(),
             Some("hello"),

@@ -2,44 +2,63 @@
 //! libraries (redis-py, the Rust `redis` crate) talk to the replicated store, in RESP2 or, after
 //! `HELLO 3`, RESP3.
 //!
-//! Each connection is a client of the local replica. GET, SET and APPEND become [`Request`](crate::Request)s
-//! through the log (so whichever replica a client reaches, it sees the same linearizable
-//! store). What clients send about the connection itself (`HELLO`, `CLIENT SETNAME/GETNAME/
-//! ID/SETINFO/INFO`, `RESET`) is answered by the connection's [`ClientState`]; PING, ECHO,
-//! SELECT, QUIT, the `CONFIG GET`/`COMMAND` probes, unknown commands and wrong arity locally
-//! ([`Command::local_reply`]), and the connection stays open (but for QUIT). `INFO [section
-//! ...]` reports the server, its clients, the replica's role, who leads and how far it has
-//! applied, and its keys (read from the core, not through the log: it describes this
-//! replica, not the store). A malformed
-//! stream gets Redis's `-ERR Protocol error` line after the replies already owed, and closes
-//! that connection only.
+//! Each connection is a client of the local replica with one session of its own. Store
+//! commands (GET, SET, DEL, INCR, EXPIRE, SCAN, ...; crate `keyspace`) go through the log, so
+//! whichever replica a client reaches, it sees the same linearizable store. What clients send
+//! about the connection itself (`HELLO`, `CLIENT ...`, `RESET`) is answered by the
+//! connection's [`ClientState`]; PING, ECHO, SELECT, QUIT, the `CONFIG GET`/`COMMAND` probes,
+//! unknown commands and wrong arity locally ([`Command::local_reply`]), and the connection
+//! stays open (but for QUIT). `INFO [section ...]` reports the server, its clients, the
+//! replica's role, who leads and how far it has applied, and its keys (read from the core, not
+//! through the log: it describes this replica, not the store). A malformed stream gets Redis's
+//! `-ERR Protocol error` line after the replies already owed, and closes that connection only.
 //!
-//! Pipelining: replies go out in command order. Up to [`PIPELINE_DEPTH_MAX`] commands of one
-//! connection are in flight at once, each in a session of its own (a session has one
-//! operation at a time, as `rsm`'s at-most-once table requires). Sessions are opened through
-//! the log when first needed and reused for the connection's life. They were all sent before any
-//! was answered, so any order among them is linearizable; to keep Redis's per-connection
-//! guarantee that a connection sees its own writes, a command on a key that an earlier
-//! command of the same connection still has in flight waits until everything before it is
-//! answered.
+//! # Order and pipelining
+//! A connection's commands take effect in the order it sent them, pipelined or not, as Redis
+//! guarantees. The connection has at most one request in the log at a time: every command that
+//! arrives while one is in flight joins the next [`keyspace::Batch`] (up to
+//! [`BATCH_COMMANDS_MAX`] commands or [`BATCH_BYTES_MAX`] bytes), which goes as one log entry
+//! when the first is answered. A pipeline of 16 commands therefore costs about two log entries,
+//! not 16. Replies go out in command order.
 //!
-//! What differs from Redis, by the store's nature: values are UTF-8 text (the store holds
-//! strings), and a missing key reads as the empty string (GET answers `""`, never nil).
-//! APPEND answers the value's length right after this append, as Redis does: the store
-//! computes it when it applies the append, in log order.
+//! A batch that times out leaves its session in place: its number is spent, so if it is applied
+//! later it is applied before any later batch of the connection or not at all (`rsm` runs a
+//! session's commands only in increasing order), and order still holds.
+//!
+//! # Transactions
+//! `MULTI` starts queueing (each command answers `+QUEUED`), `EXEC` sends the queue as one
+//! [`keyspace::Cmd::Exec`]: applied at once, in order, inside one log entry. A command refused
+//! while queueing (wrong arity, a bad option, unknown) makes EXEC answer `-EXECABORT` and
+//! nothing of it runs, as in Redis. `WATCH key ...` reads the keys' versions through the log
+//! (the connection reads nothing more until that answer is back) and EXEC carries them: if any
+//! changed, nothing runs and EXEC answers nil. EXEC, DISCARD, UNWATCH and RESET forget the
+//! watched keys.
+//!
+//! # Errors a client can act on
+//! Error codes say whether a command ran: `-TRYAGAIN` (did not run: the replica is busy, or the
+//! connection's session was evicted; retry), `-CLUSTERDOWN` (did not run: this replica cannot
+//! serve, for example while it rejoins after losing its disk; try another), `-TIMEOUT` (may
+//! have run: no answer in time, or the replica stopped before answering). Everything else is
+//! Redis's own (`-ERR`, `-EXECABORT`, `-WRONGPASS`, ...).
+//!
+//! Time: each batch is stamped with this machine's clock; the store's clock is the largest
+//! stamp in the log (crate `keyspace`, docs/DESIGN.md "Expiry").
+
+// The shell reads the wall clock to stamp batches; the store itself never does.
+#![allow(clippy::disallowed_methods)]
 
 use super::{SubmitError, Submitter};
-use crate::msg::{KvError, Op};
+use crate::msg::{KvCommand, KvError, KvOutput};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
+use keyspace::{Batch, Cmd, Value};
 use resp::{ClientState, Command, Protocol, Reply, RespCodec, info_wants};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -50,12 +69,21 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 /// `-ERR max number of clients reached` (Redis's words) and closed.
 pub const RESP_CONNECTIONS_MAX: usize = 1024;
 
-/// Commands of one connection in flight at once. Why 16: redis-benchmark's `-P 16`; deeper
-/// pipelines still work, the rest waits in the socket buffer (TCP backpressure).
-pub const PIPELINE_DEPTH_MAX: usize = 16;
+/// The most commands in one batch (one log entry) of a connection. Why 512: far past
+/// redis-benchmark's `-P 16`, and each command's answer is held until the batch is answered.
+pub const BATCH_COMMANDS_MAX: usize = 512;
+
+/// The most bytes of keys and values in one batch, unless a single command is larger (it then
+/// goes alone). Why 1 MiB: well inside a log entry's budget (`rsm::Config::batch_bytes_max`),
+/// and enough that a pipeline of small commands is never cut by it.
+pub const BATCH_BYTES_MAX: usize = 1 << 20;
+
+/// Replies one connection may owe before it stops reading (commands answered locally, such as
+/// a long pipeline of PINGs, while a batch is in flight). TCP backpressure does the rest.
+pub const OWED_REPLIES_MAX: usize = 4096;
 
 /// How long an operation may wait for the log before the client is told
-/// `-ERR timeout (the operation may still happen)`.
+/// `-TIMEOUT ... (the command may still happen)`.
 pub const OP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Pause after a failed `accept` (out of descriptors, say) before trying again.
@@ -107,18 +135,6 @@ pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, de
     }
 }
 
-/// A session of the connection (once opened) with its last operation number: one operation
-/// at a time.
-#[derive(Default)]
-struct SubClient {
-    session: Option<u64>,
-    seq: u64,
-}
-
-/// What one command's future yields: its reply, the key it held, the session to reuse, and
-/// the protocol to encode this reply and the later ones in, if the command changed it.
-type Answered = (Reply, Option<Bytes>, Option<SubClient>, Option<Protocol>);
-
 /// What INFO reports about the front door as a whole.
 struct ServerFacts {
     started: tokio::time::Instant,
@@ -126,6 +142,64 @@ struct ServerFacts {
     /// Connection slots; those taken are the connected clients.
     slots: Arc<Semaphore>,
 }
+
+/// A reply the connection owes, in command order.
+enum Owed {
+    /// Known now; with the protocol to encode it and later replies in, if it changed.
+    Ready(Reply, Option<Protocol>),
+    /// The answer of the batch's next store command.
+    Store,
+    /// The answer of a WATCH's [`Cmd::Versions`]: the versions are kept, the client gets OK.
+    Watch(Vec<Bytes>),
+    /// INFO, answered from the core when its turn comes.
+    Info(Vec<Bytes>),
+}
+
+/// The commands of one batch and the replies they owe.
+#[derive(Default)]
+struct Pending {
+    owed: Vec<Owed>,
+    cmds: Vec<Cmd>,
+    bytes: usize,
+    /// Set by WATCH: nothing more joins this batch, and nothing is read until it is answered,
+    /// so an EXEC always carries the versions of every WATCH before it.
+    closed: bool,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.owed.is_empty()
+    }
+
+    fn has_room(&self) -> bool {
+        !self.closed
+            && self.cmds.len() < BATCH_COMMANDS_MAX
+            && self.bytes < BATCH_BYTES_MAX
+            && self.owed.len() < OWED_REPLIES_MAX
+    }
+
+    fn push_store(&mut self, cmd: Cmd, owed: Owed) {
+        self.bytes += cmd.payload_bytes();
+        self.cmds.push(cmd);
+        self.owed.push(owed);
+    }
+
+    fn ready(&mut self, reply: Reply) {
+        self.owed.push(Owed::Ready(reply, None));
+    }
+}
+
+/// A MULTI being queued.
+#[derive(Default)]
+struct Transaction {
+    cmds: Vec<Cmd>,
+    /// A queued command was refused: EXEC answers EXECABORT.
+    refused: bool,
+}
+
+/// What a batch's future yields: the answers, or the one error every command of it gets; and
+/// the session to keep.
+type Answered = (Result<Vec<Value>, Reply>, Option<u64>);
 
 /// One RESP connection.
 struct Connection {
@@ -135,12 +209,14 @@ struct Connection {
     state: ClientState,
     connected: tokio::time::Instant,
     server: Arc<ServerFacts>,
-    /// Sessions free for the next command.
-    free: Vec<SubClient>,
-    /// Commands in flight, answered in order.
-    in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
-    /// Keys of the commands in flight, with how many hold each.
-    keys: HashMap<Bytes, usize>,
+    /// The connection's session in the log, once opened.
+    session: Option<u64>,
+    /// The session's last command number.
+    seq: u64,
+    /// The transaction being queued, after MULTI.
+    multi: Option<Transaction>,
+    /// The keys WATCH read, with their versions.
+    watched: Vec<(Bytes, u64)>,
 }
 
 impl Connection {
@@ -151,9 +227,10 @@ impl Connection {
             state: ClientState::new(id),
             connected: tokio::time::Instant::now(),
             server,
-            free: Vec::new(),
-            in_flight: FuturesOrdered::new(),
-            keys: HashMap::new(),
+            session: None,
+            seq: 0,
+            multi: None,
+            watched: Vec::new(),
         }
     }
 
@@ -161,39 +238,61 @@ impl Connection {
         let (read, write) = socket.into_split();
         let mut reader = FramedRead::new(read, RespCodec::new());
         let mut writer = FramedWrite::new(write, RespCodec::new());
-        // A command read but not admitted yet (its key is in flight).
-        let mut held: Option<Command> = None;
-        // Set once the client has sent all it will: EOF, or a protocol error to report last.
+        // The batch being filled, and the one in the log with the replies it owes.
+        let mut next = Pending::default();
+        let mut in_flight: Option<(Pending, BoxFuture<'static, Answered>)> = None;
+        // Set once the client has sent all it will: EOF, QUIT, or a protocol error to report
+        // after everything else.
         let mut finished: Option<Option<Reply>> = None;
         loop {
-            if let Some(command) = held.take() {
-                if self.conflicts(&command) {
-                    held = Some(command);
-                } else if self.admit(command) {
-                    // QUIT: answer what came before it and its `+OK`, read no further.
-                    finished = Some(None);
+            if in_flight.is_none() && !next.is_empty() {
+                // Commands already received join this batch before it goes.
+                while finished.is_none() && next.has_room() {
+                    match reader.next().now_or_never() {
+                        Some(Some(Ok(command))) => finished = self.admit(command, &mut next),
+                        Some(Some(Err(err))) => finished = Some(Some(protocol_error(&err))),
+                        Some(None) => finished = Some(None),
+                        None => break,
+                    }
                 }
+                let batch = std::mem::take(&mut next);
+                if batch.cmds.is_empty() {
+                    if self
+                        .write(&mut writer, batch, Ok(Vec::new()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                } else {
+                    let future = self.submit(batch.cmds.clone());
+                    in_flight = Some((batch, future));
+                }
+                continue;
             }
-            if finished.is_some() && held.is_none() && self.in_flight.is_empty() {
+            if finished.is_some() && in_flight.is_none() && next.is_empty() {
                 break;
             }
-            let can_read =
-                finished.is_none() && held.is_none() && self.in_flight.len() < PIPELINE_DEPTH_MAX;
+            let can_read = finished.is_none()
+                && next.has_room()
+                && !in_flight.as_ref().is_some_and(|(batch, _)| batch.closed);
             tokio::select! {
                 biased;
-                next = reader.next(), if can_read => match next {
-                    Some(Ok(command)) => held = Some(command),
-                    Some(Err(err)) => {
-                        tracing::debug!(%err, "RESP protocol error; closing the connection");
-                        finished = Some(Some(err.to_reply()));
-                    }
-                    None => finished = Some(None),
-                },
-                Some(answered) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    if self.write_ready(&mut writer, answered).await.is_err() {
+                answered = async { in_flight.as_mut().expect("guarded").1.as_mut().await },
+                    if in_flight.is_some() =>
+                {
+                    let (batch, _) = in_flight.take().expect("guarded");
+                    let (answers, session) = answered;
+                    self.session = session;
+                    if self.write(&mut writer, batch, answers).await.is_err() {
                         return;
                     }
                 }
+                command = reader.next(), if can_read => match command {
+                    Some(Ok(command)) => finished = self.admit(command, &mut next),
+                    Some(Err(err)) => finished = Some(Some(protocol_error(&err))),
+                    None => finished = Some(None),
+                },
             }
         }
         if let Some(Some(reply)) = finished {
@@ -201,93 +300,201 @@ impl Connection {
         }
     }
 
-    /// Writes `first` and every further reply already available, then flushes once.
-    async fn write_ready(
-        &mut self,
-        writer: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, RespCodec>,
-        first: Answered,
-    ) -> Result<(), resp::RespError> {
-        let mut next = Some(first);
-        while let Some((reply, key, sub, protocol)) = next {
-            self.release(key, sub);
-            if let Some(protocol) = protocol {
-                writer.encoder_mut().set_protocol(protocol);
+    /// Takes `command` into the batch being filled. `Some` once nothing more is to be read:
+    /// after QUIT (`Some(None)`).
+    fn admit(&mut self, command: Command, next: &mut Pending) -> Option<Option<Reply>> {
+        if self.multi.is_some() {
+            self.queue(command, next);
+            return None;
+        }
+        match command {
+            Command::Store(cmd) => next.push_store(cmd, Owed::Store),
+            Command::Multi => {
+                self.multi = Some(Transaction::default());
+                next.ready(Reply::ok());
             }
+            Command::Exec => next.ready(Reply::error("ERR EXEC without MULTI")),
+            Command::Discard => next.ready(Reply::error("ERR DISCARD without MULTI")),
+            Command::Watch { keys } => {
+                next.push_store(Cmd::Versions { keys: keys.clone() }, Owed::Watch(keys));
+                next.closed = true;
+            }
+            Command::Unwatch => {
+                self.watched.clear();
+                next.ready(Reply::ok());
+            }
+            Command::Info { sections } => next.owed.push(Owed::Info(sections)),
+            Command::Quit => {
+                next.ready(Reply::ok());
+                return Some(None);
+            }
+            command => {
+                let before = self.state.protocol();
+                let age_secs = self.connected.elapsed().as_secs();
+                if command == Command::Reset {
+                    self.watched.clear();
+                }
+                let reply = self
+                    .state
+                    .answer(&command, age_secs)
+                    .or_else(|| command.local_reply())
+                    .unwrap_or_else(|| Reply::error("ERR unsupported command"));
+                let after = self.state.protocol();
+                next.owed
+                    .push(Owed::Ready(reply, (after != before).then_some(after)));
+            }
+        }
+        None
+    }
+
+    /// A command between MULTI and EXEC: queued, or ending the transaction.
+    fn queue(&mut self, command: Command, next: &mut Pending) {
+        let multi = self.multi.as_mut().expect("called inside MULTI");
+        match command {
+            Command::Store(cmd) => {
+                multi.cmds.push(cmd);
+                next.ready(Reply::Simple("QUEUED".to_owned()));
+            }
+            Command::Exec => {
+                let multi = self.multi.take().expect("inside MULTI");
+                let watched = std::mem::take(&mut self.watched);
+                if multi.refused {
+                    next.ready(Reply::error(
+                        "EXECABORT Transaction discarded because of previous errors.",
+                    ));
+                } else {
+                    let exec = Cmd::Exec {
+                        watched,
+                        cmds: multi.cmds,
+                    };
+                    next.push_store(exec, Owed::Store);
+                }
+            }
+            Command::Discard | Command::Reset => {
+                self.multi = None;
+                self.watched.clear();
+                let reply = if command == Command::Reset {
+                    self.state.answer(&command, 0)
+                } else {
+                    None
+                };
+                next.ready(reply.unwrap_or_else(Reply::ok));
+            }
+            Command::Multi => next.ready(Reply::error("ERR MULTI calls can not be nested")),
+            Command::Watch { .. } => {
+                next.ready(Reply::error("ERR WATCH inside MULTI is not allowed"));
+            }
+            other => {
+                // Refused (bad arity, unknown, ...) or not a store command: Redis would queue
+                // PING and friends; we refuse them, and the transaction with them, rather
+                // than run them out of place.
+                multi.refused = true;
+                let reply = match other.local_reply() {
+                    Some(Reply::Error(text)) => Reply::Error(text),
+                    _ => Reply::error("ERR only store commands can be queued in MULTI here"),
+                };
+                next.ready(reply);
+            }
+        }
+    }
+
+    /// Sends `cmds` as the session's next command, opening the session first if needed.
+    fn submit(&mut self, cmds: Vec<Cmd>) -> BoxFuture<'static, Answered> {
+        let submitter = self.submitter.clone();
+        let deadline = self.deadline;
+        let session = self.session;
+        // The number is spent whatever happens, so a batch that timed out can never apply
+        // after a later one.
+        self.seq += 1;
+        let seq = if session.is_some() { self.seq } else { 1 };
+        if session.is_none() {
+            self.seq = 1;
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let count = cmds.len();
+        async move {
+            let started = tokio::time::Instant::now();
+            let session = match session {
+                Some(session) => session,
+                None => match submitter.register(deadline).await {
+                    Ok(Ok(session)) => session,
+                    Ok(Err(err)) => return (Err(refused_reply(err)), None),
+                    Err(err) => return (Err(no_answer_reply(err)), None),
+                },
+            };
+            let deadline = deadline.saturating_sub(started.elapsed());
+            let cmd = KvCommand::Redis(Batch { now_ms, cmds });
+            match submitter.submit(session, seq, cmd, deadline).await {
+                Ok(Ok(KvOutput::Redis(values))) if values.len() == count => {
+                    (Ok(values), Some(session))
+                }
+                Ok(Ok(other)) => (
+                    Err(Reply::error(format!("ERR the store answered {other:?}"))),
+                    Some(session),
+                ),
+                // An evicted session ran nothing; the next batch opens a new one.
+                Ok(Err(KvError::SessionExpired)) => {
+                    (Err(refused_reply(KvError::SessionExpired)), None)
+                }
+                Ok(Err(err)) => (Err(refused_reply(err)), Some(session)),
+                Err(err) => (Err(no_answer_reply(err)), Some(session)),
+            }
+        }
+        .boxed()
+    }
+
+    /// Writes the replies `batch` owes, in order, then flushes once.
+    async fn write(
+        &mut self,
+        writer: &mut FramedWrite<OwnedWriteHalf, RespCodec>,
+        batch: Pending,
+        answers: Result<Vec<Value>, Reply>,
+    ) -> Result<(), resp::RespError> {
+        let (mut answers, failed) = match answers {
+            Ok(values) => (values.into_iter(), None),
+            Err(reply) => (Vec::new().into_iter(), Some(reply)),
+        };
+        let mut answer = || match &failed {
+            Some(reply) => Err(reply.clone()),
+            None => answers
+                .next()
+                .ok_or_else(|| Reply::error("ERR the store gave too few answers")),
+        };
+        for owed in batch.owed {
+            let reply = match owed {
+                Owed::Ready(reply, protocol) => {
+                    if let Some(protocol) = protocol {
+                        writer.encoder_mut().set_protocol(protocol);
+                    }
+                    reply
+                }
+                Owed::Store => answer().map_or_else(|e| e, Reply::from),
+                Owed::Watch(keys) => match answer() {
+                    Ok(Value::Array(versions)) if versions.len() == keys.len() => {
+                        for (key, version) in keys.into_iter().zip(versions) {
+                            let version = match version {
+                                Value::Int(v) => u64::try_from(v).unwrap_or(u64::MAX),
+                                _ => u64::MAX,
+                            };
+                            self.watched.push((key, version));
+                        }
+                        Reply::ok()
+                    }
+                    Ok(other) => Reply::error(format!("ERR WATCH got {other:?}")),
+                    Err(reply) => reply,
+                },
+                Owed::Info(sections) => {
+                    match info(&self.submitter, &self.server, &sections).await {
+                        Ok(text) => Reply::Bulk(Bytes::from(text)),
+                        Err(err) => no_answer_reply(err),
+                    }
+                }
+            };
             writer.feed(reply).await?;
-            next = self.in_flight.next().now_or_never().flatten();
         }
         SinkExt::<Reply>::flush(writer).await
-    }
-
-    fn release(&mut self, key: Option<Bytes>, sub: Option<SubClient>) {
-        if let Some(key) = key
-            && let Some(count) = self.keys.get_mut(&key)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.keys.remove(&key);
-            }
-        }
-        if let Some(sub) = sub {
-            self.free.push(sub);
-        }
-    }
-
-    /// True if `command` touches a key an earlier command still has in flight.
-    fn conflicts(&self, command: &Command) -> bool {
-        key_of(command).is_some_and(|key| self.keys.contains_key(key))
-    }
-
-    /// Starts answering `command`; true if it was QUIT, after which nothing more is read.
-    fn admit(&mut self, command: Command) -> bool {
-        let before = self.state.protocol();
-        let age_secs = self.connected.elapsed().as_secs();
-        if let Some(reply) = self.state.answer(&command, age_secs) {
-            let after = self.state.protocol();
-            self.push_ready(reply, (after != before).then_some(after));
-            return false;
-        }
-        if let Command::Info { sections } = command {
-            let submitter = self.submitter.clone();
-            let server = self.server.clone();
-            self.in_flight.push_back(
-                async move {
-                    let reply = match info(&submitter, &server, &sections).await {
-                        Ok(text) => Reply::Bulk(Bytes::from(text)),
-                        Err(err) => error_reply(err),
-                    };
-                    (reply, None, None, None)
-                }
-                .boxed(),
-            );
-            return false;
-        }
-        if let Some(reply) = command.local_reply() {
-            self.push_ready(reply, None);
-            return command == Command::Quit;
-        }
-        let key = key_of(&command).cloned();
-        let op = match to_op(command) {
-            Ok(op) => op,
-            Err(reply) => {
-                self.push_ready(reply, None);
-                return false;
-            }
-        };
-        if let Some(key) = &key {
-            *self.keys.entry(key.clone()).or_insert(0) += 1;
-        }
-        let sub = self.free.pop().unwrap_or_default();
-        let submitter = self.submitter.clone();
-        self.in_flight
-            .push_back(execute(submitter, sub, op, key, self.deadline).boxed());
-        false
-    }
-
-    /// Queues a reply that is already known, behind those still in flight.
-    fn push_ready(&mut self, reply: Reply, protocol: Option<Protocol>) {
-        self.in_flight
-            .push_back(futures::future::ready((reply, None, None, protocol)).boxed());
     }
 }
 
@@ -331,127 +538,35 @@ async fn info(
     Ok(parts.join("\r\n"))
 }
 
-/// Runs one store command and builds its reply. A session whose operation timed out is
-/// retired (that operation may still run later, after a newer one in the same session).
-async fn execute(
-    submitter: Submitter,
-    mut sub: SubClient,
-    op: Op,
-    key: Option<Bytes>,
-    deadline: Duration,
-) -> Answered {
-    let kind = Kind::of(&op);
-    let result = run(&submitter, &mut sub, op, deadline).await;
-    let reply = match (kind, result) {
-        (_, Err(err)) => return (error_reply(err), key, None, None),
-        (_, Ok(Err(err))) => return (kv_error_reply(err), key, Some(sub), None),
-        (Kind::Get, Ok(Ok(value))) => Reply::Bulk(Bytes::from(value)),
-        (Kind::Set, Ok(Ok(_))) => Reply::ok(),
-        // The store answers an Append with the value's new length, as of this append.
-        (Kind::Append, Ok(Ok(length))) => match length.parse::<i64>() {
-            Ok(length) => Reply::Integer(length),
-            Err(_) => Reply::error(format!("ERR the store answered APPEND with {length:?}")),
-        },
-    };
-    (reply, key, Some(sub), None)
-}
-
-/// Runs `op` in `sub`'s session, opening one first if it has none. If the session expired
-/// (evicted after many others ran since), the operation did not run: that is certain here,
-/// unlike for a clerk that retries, because the front door sends each operation number once,
-/// to its own replica, over no network, and retires a session whose operation timed out. The
-/// client is told so, and the connection's next command opens a new session.
-async fn run(
-    submitter: &Submitter,
-    sub: &mut SubClient,
-    op: Op,
-    mut deadline: Duration,
-) -> Result<Result<String, KvError>, SubmitError> {
-    let session = match sub.session {
-        Some(session) => session,
-        None => {
-            let started = tokio::time::Instant::now();
-            let session = match submitter.register(deadline).await? {
-                Ok(session) => session,
-                Err(err) => return Ok(Err(err)),
-            };
-            *sub = SubClient {
-                session: Some(session),
-                seq: 0,
-            };
-            deadline = deadline.saturating_sub(started.elapsed());
-            session
-        }
-    };
-    sub.seq += 1;
-    let answered = submitter.submit(session, sub.seq, op, deadline).await?;
-    if answered == Err(KvError::SessionExpired) {
-        sub.session = None;
-    }
-    Ok(answered)
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Get,
-    Set,
-    Append,
-}
-
-impl Kind {
-    fn of(op: &Op) -> Kind {
-        match op {
-            Op::Get { .. } => Kind::Get,
-            Op::Put { .. } => Kind::Set,
-            Op::Append { .. } => Kind::Append,
-        }
-    }
-}
-
-fn error_reply(err: SubmitError) -> Reply {
-    Reply::error(format!("ERR {err}"))
-}
-
-fn kv_error_reply(err: KvError) -> Reply {
+/// The reply for a request the replica refused: it did not run.
+fn refused_reply(err: KvError) -> Reply {
     match err {
-        KvError::Busy => Reply::error("ERR busy"),
+        KvError::Busy => Reply::error("TRYAGAIN the replica is busy: the command did not run"),
         KvError::SessionExpired => Reply::error(
-            "ERR session expired (many clients came since): the command did not run; retry it",
+            "TRYAGAIN the connection's session was evicted (many clients came since): \
+             the command did not run",
         ),
-        KvError::Unavailable => Reply::error(format!("ERR {err}")),
+        KvError::Unavailable => Reply::error(format!(
+            "CLUSTERDOWN {err}: the command did not run; try another replica"
+        )),
     }
 }
 
-fn key_of(command: &Command) -> Option<&Bytes> {
-    match command {
-        Command::Get { key } | Command::Set { key, .. } | Command::Append { key, .. } => Some(key),
-        _ => None,
-    }
-}
-
-/// The store operation of a GET, SET or APPEND; an error reply if a key or value is not text.
-fn to_op(command: Command) -> Result<Op, Reply> {
-    Ok(match command {
-        Command::Get { key } => Op::Get { key: text(key)? },
-        Command::Set { key, value } => Op::Put {
-            key: text(key)?,
-            value: text(value)?,
-        },
-        Command::Append { key, value } => Op::Append {
-            key: text(key)?,
-            value: text(value)?,
-        },
-        other => {
-            return Err(other
-                .local_reply()
-                .unwrap_or_else(|| Reply::error("ERR unsupported command")));
+/// The reply for a request that got no answer: it may have run.
+fn no_answer_reply(err: SubmitError) -> Reply {
+    match err {
+        SubmitError::Timeout => {
+            Reply::error("TIMEOUT no answer from the log in time (the command may still happen)")
         }
-    })
+        SubmitError::Shutdown => Reply::error(
+            "TIMEOUT the replica stopped or dropped the request (the command may have happened)",
+        ),
+    }
 }
 
-fn text(bytes: Bytes) -> Result<String, Reply> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Reply::error("ERR this store holds UTF-8 text: keys and values must be UTF-8"))
+fn protocol_error(err: &resp::RespError) -> Reply {
+    tracing::debug!(%err, "RESP protocol error; closing the connection");
+    err.to_reply()
 }
 
 #[cfg(test)]
@@ -487,8 +602,8 @@ mod tests {
 
     /// In process, three replicas: a pipeline mixing local and store commands on one key is
     /// answered in order and sees its own writes; the next replica reads the same value;
-    /// non-UTF-8 values and unknown commands get errors and the connection stays open; a
-    /// malformed stream gets a protocol error and EOF.
+    /// binary values round-trip and a missing key is nil; unknown commands get errors and the
+    /// connection stays open; a malformed stream gets a protocol error and EOF.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pipeline_answers_in_order_and_errors_keep_the_connection() {
         let servers = KvServer::local_cluster(3, true).await.unwrap();
@@ -503,11 +618,13 @@ mod tests {
             String::from_utf8_lossy(&read_n(&mut a, want.len()).await),
             String::from_utf8_lossy(want)
         );
-        a.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n\xff\r\n")
+        // Binary-safe: a value that is not UTF-8 is stored and read back as sent; a missing
+        // key is nil.
+        a.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$2\r\n\xff\0\r\nGET b\r\nGET nope\r\n")
             .await
             .unwrap();
-        let got = read_n(&mut a, 5).await;
-        assert!(got.starts_with(b"-ERR this store holds UTF-8"), "{got:?}");
+        let want = b"+OK\r\n$2\r\n\xff\0\r\n$-1\r\n";
+        assert_eq!(read_n(&mut a, want.len()).await, want);
 
         let mut b = TcpStream::connect(servers[1].resp_addr().unwrap())
             .await
@@ -523,7 +640,7 @@ mod tests {
     }
 
     /// A replica cut off from its majority (the other two are dead) cannot run anything: the
-    /// client is told `-ERR timeout (the operation may still happen)` at the deadline, and
+    /// client is told `-TIMEOUT ... (the command may still happen)` at the deadline, and
     /// the connection keeps working for local commands.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unanswered_operation_times_out_with_an_error_reply() {
@@ -539,7 +656,8 @@ mod tests {
         ));
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"SET k v\r\nPING\r\n").await.unwrap();
-        let want = b"-ERR timeout (the operation may still happen)\r\n+PONG\r\n";
+        let want =
+            b"-TIMEOUT no answer from the log in time (the command may still happen)\r\n+PONG\r\n";
         assert_eq!(
             String::from_utf8_lossy(&read_n(&mut c, want.len()).await),
             String::from_utf8_lossy(want)
@@ -594,7 +712,7 @@ mod tests {
         d.write_all(b"GET after-quit\r\nINFO\r\n").await.unwrap();
         let got = read_until(&mut d, b"avg_ttl=0\r\n\r\n").await;
         let got = String::from_utf8_lossy(&got);
-        assert!(got.starts_with("$0\r\n\r\n"), "QUIT stops reading: {got}");
+        assert!(got.starts_with("$-1\r\n"), "QUIT stops reading: {got}");
         for section in ["# Server", "# Clients", "# Replication", "# Keyspace"] {
             assert!(got.contains(section), "{section}: {got}");
         }

@@ -4,7 +4,7 @@
 //! `(session, seq)`, until one answers or the caller's deadline passes.
 
 use crate::Clerk;
-use crate::msg::Op;
+use crate::msg::{KvCommand, KvOutput, Op};
 use rpc::{ClientRunner, NodeId};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,14 +53,19 @@ impl TcpClerk {
         }
     }
 
-    /// Runs `op` until a replica answers, or until `deadline` passes.
+    /// Runs `cmd` (a lab operation or a Redis batch) until a replica answers, or until
+    /// `deadline` passes.
     ///
     /// # Errors
     /// [`ClerkError::SessionExpired`] if its session expired first (it may have run), or
     /// [`ClerkError::Timeout`] if no replica answered in time. The operation may still take
     /// effect; the clerk then continues in a new session (the old one is still inside the
     /// abandoned operation), so its next operations stay at most once.
-    pub async fn run(&mut self, op: Op, deadline: Duration) -> Result<String, ClerkError> {
+    pub async fn run(
+        &mut self,
+        cmd: impl Into<KvCommand>,
+        deadline: Duration,
+    ) -> Result<KvOutput, ClerkError> {
         let servers = &self.servers;
         let runner = self.runner.get_or_insert_with(|| {
             let ids = (0..servers.len())
@@ -69,7 +74,7 @@ impl TcpClerk {
             ClientRunner::new(Clerk::new(ids), servers, super::TICK)
                 .with_request_timeout(REQUEST_TIMEOUT)
         });
-        match runner.run_with_deadline(op, deadline).await {
+        match runner.run_with_deadline(cmd.into(), deadline).await {
             Ok(answered) => Ok(answered?),
             Err(_) => {
                 self.runner = None;
@@ -84,6 +89,18 @@ impl TcpClerk {
                     servers,
                 })
             }
+        }
+    }
+
+    /// Runs the lab operation `op` and returns the lab's answer: the value for a Get ("" if
+    /// missing), "" for a Put, the new length for an Append.
+    ///
+    /// # Errors
+    /// As [`TcpClerk::run`].
+    pub async fn run_lab(&mut self, op: Op, deadline: Duration) -> Result<String, ClerkError> {
+        match self.run(op, deadline).await? {
+            KvOutput::Lab(text) => Ok(text),
+            KvOutput::Redis(values) => Ok(format!("{values:?}")),
         }
     }
 }

@@ -32,8 +32,8 @@ fn replica_restarted_without_state_stays_out() {
         }
         kv.run_for(100 * MS_US)?;
         let (a, b) = (
-            kv.replica(0).state().get("k"),
-            kv.replica(1).state().get("k"),
+            kv.replica(0).state().get_text("k"),
+            kv.replica(1).state().get_text("k"),
         );
         ensure(a == b, || {
             format!("replicas 0 and 1 disagree: {a:?} / {b:?}")
@@ -119,7 +119,7 @@ fn restarted_replica_still_learns_the_log() {
             kvpaxos::Request::Command {
                 session,
                 seq: 1_000,
-                cmd: get("k0"),
+                cmd: get("k0").into(),
             },
         ] {
             let refused = kv.sim.call(NodeId(2), |r, out| {
