@@ -67,6 +67,7 @@
 
 mod bitset;
 mod check;
+mod component;
 mod hash;
 mod history;
 mod kv;
