@@ -5,6 +5,7 @@ use crate::history::History;
 use crate::kv::KvModel;
 use crate::model::Model;
 use crate::outcome::{Budget, Outcome, Violation};
+use crate::redis::{RedisInput, RedisModel, RedisOutput};
 use crate::search::{Order, Verdict, search};
 use crate::shrink::shrink;
 
@@ -52,4 +53,10 @@ pub fn check<M: Model>(
 /// [`check`] with the key/value [`KvModel`].
 pub fn check_kv(history: &History, budget: Budget) -> Outcome {
     check(&KvModel, history, budget)
+}
+
+/// [`check`] with the Redis string [`RedisModel`]. Keys that a multi-key command (`DEL`,
+/// `MSET`, `MGET`, a transaction) touches together are checked as one component.
+pub fn check_redis(history: &History<RedisInput, RedisOutput>, budget: Budget) -> Outcome {
+    check(&RedisModel, history, budget)
 }

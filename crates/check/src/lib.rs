@@ -74,11 +74,13 @@ mod kv;
 mod memo;
 mod model;
 mod outcome;
+mod redis;
 mod search;
 mod shrink;
 
-pub use check::{check, check_kv};
+pub use check::{check, check_kv, check_redis};
 pub use history::{History, HistoryError, OpId, Operation};
 pub use kv::{KvInput, KvModel, KvOutput};
 pub use model::{Model, Step};
 pub use outcome::{Budget, Outcome, Violation};
+pub use redis::{RedisError, RedisInput, RedisModel, RedisOutput, RedisState};
