@@ -265,6 +265,22 @@ not linearizable: key \"k\"; minimal offending sub-history, 3 of 9 ops on the ke
     }
 
     #[test]
+    fn report_of_coupled_keys_lists_them_and_cuts_long_lists() {
+        let mut history = History::new();
+        let get = history.record(1, KvInput::get("a"), 0, KvOutput::value("x"), 1);
+        let keys: Vec<String> = ["a", "b"].map(str::to_owned).to_vec();
+        let violation = Violation::new(&KvModel, keys, vec![(get, history.op(get))], 4, true);
+        assert_eq!(violation.key(), "a");
+        let header = violation.to_string();
+        let expected = "not linearizable: keys \"a\", \"b\" (coupled by multi-key ops); minimal \
+                        offending sub-history, 1 of 4 ops on the keys:";
+        assert_eq!(header.lines().next(), Some(expected));
+        let many: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let listed = list_keys(&many);
+        assert!(listed.ends_with("\"k7\" and 2 more"), "{listed}");
+    }
+
+    #[test]
     fn unknown_is_not_a_pass() {
         let outcome = Outcome::Unknown {
             key: "k".to_owned(),
