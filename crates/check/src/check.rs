@@ -1,20 +1,21 @@
 //! The checker's entry points: partition the history, search each part, report the first bad one.
 
-use std::collections::BTreeMap;
-
-use crate::history::{History, OpId};
+use crate::component::components;
+use crate::history::History;
 use crate::kv::KvModel;
 use crate::model::Model;
 use crate::outcome::{Budget, Outcome, Violation};
+use crate::redis::{RedisInput, RedisModel, RedisOutput};
 use crate::search::{Order, Verdict, search};
 use crate::shrink::shrink;
 
 /// Checks that `history` is linearizable with respect to `model`.
 ///
-/// The history is split with [`Model::partition`] and each partition is searched on its own,
-/// in key order, with at most `budget.search_steps_max` steps. Pending read-only operations
-/// are dropped first, since they constrain nothing. The result is [`Outcome::Illegal`] if any
-/// partition is not linearizable (for the first such key), else [`Outcome::Unknown`] if any
+/// The history is split into the components of [`Model::partitions`] (for single-partition
+/// operations, one per [`Model::partition`]) and each component is searched on its own, in
+/// name order, with at most `budget.search_steps_max` steps. Pending read-only operations are
+/// dropped first, since they constrain nothing. The result is [`Outcome::Illegal`] if any
+/// component is not linearizable (for the first such one), else [`Outcome::Unknown`] if any
 /// search ran out of budget, else [`Outcome::Linearizable`]. The verdict is deterministic.
 pub fn check<M: Model>(
     model: &M,
@@ -22,13 +23,14 @@ pub fn check<M: Model>(
     budget: Budget,
 ) -> Outcome {
     let mut unknown = None;
-    for (key, ids) in partition(model, history) {
+    for component in components(model, history) {
+        let ids = &component.ops;
         let ops: Vec<_> = ids.iter().map(|&id| history.op(id)).collect();
         match search(model, &ops, Order::RealTime, budget.search_steps_max).0 {
             Verdict::Linearizable => {}
             Verdict::Exhausted => {
                 unknown.get_or_insert(Outcome::Unknown {
-                    key,
+                    key: component.name().to_owned(),
                     search_steps_max: budget.search_steps_max,
                 });
             }
@@ -39,7 +41,8 @@ pub fn check<M: Model>(
                     .iter()
                     .map(|&index| (ids[index], ops[index]))
                     .collect();
-                let violation = Violation::new(model, key, kept, ops.len(), shrunk.minimal);
+                let violation =
+                    Violation::new(model, component.keys, kept, ops.len(), shrunk.minimal);
                 return Outcome::Illegal(violation);
             }
         }
@@ -52,21 +55,8 @@ pub fn check_kv(history: &History, budget: Budget) -> Outcome {
     check(&KvModel, history, budget)
 }
 
-/// Operation ids per partition key, each list in recording order. A `BTreeMap` so that keys
-/// are checked, and reported, in the same order on every run.
-fn partition<M: Model>(
-    model: &M,
-    history: &History<M::Input, M::Output>,
-) -> BTreeMap<String, Vec<OpId>> {
-    let mut parts: BTreeMap<String, Vec<OpId>> = BTreeMap::new();
-    for (id, op) in history.iter() {
-        if op.is_pending() && model.is_read_only(op.input()) {
-            continue;
-        }
-        parts
-            .entry(model.partition(op.input()))
-            .or_default()
-            .push(id);
-    }
-    parts
+/// [`check`] with the Redis string [`RedisModel`]. Keys that a multi-key command (`DEL`,
+/// `MSET`, `MGET`, a transaction) touches together are checked as one component.
+pub fn check_redis(history: &History<RedisInput, RedisOutput>, budget: Budget) -> Outcome {
+    check(&RedisModel, history, budget)
 }

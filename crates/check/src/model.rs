@@ -54,6 +54,16 @@ pub trait Model {
     /// partitioned return the same string for every input.
     fn partition(&self, input: &Self::Input) -> String;
 
+    /// Every partition `input` touches, for models whose operations may span several (an
+    /// `MGET` of two keys). The checker merges partitions that any one operation spans, and
+    /// then those that share one with another such operation: it checks the connected
+    /// components of "appear in one operation together", which keeps compositionality sound
+    /// (no operation crosses a component). The default, just [`Model::partition`], keeps every
+    /// partition apart. Must return at least one name.
+    fn partitions(&self, input: &Self::Input) -> Vec<String> {
+        vec![self.partition(input)]
+    }
+
     /// Whether `input` never changes the state, whatever the state and output: its `step` is
     /// always `Illegal`, `Unchanged`, or `Next` of an equal state. The default, `false`, is
     /// always safe; `true` makes the search much cheaper. The checker drops a read that never

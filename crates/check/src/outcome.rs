@@ -51,7 +51,8 @@ pub enum Outcome {
     Illegal(Violation),
     /// No partition is illegal, but this one (the first in key order) ran out of budget.
     Unknown {
-        /// The partition whose search ran out.
+        /// The partition whose search ran out; for a component of partitions coupled by
+        /// multi-partition operations ([`Model::partitions`]), its smallest name.
         key: String,
         /// The budget it ran out of.
         search_steps_max: u64,
@@ -98,7 +99,9 @@ impl fmt::Display for Outcome {
 /// A non-linearizable partition, reduced to a small sub-history that is still not linearizable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    key: String,
+    /// The component's partitions, sorted: one, unless multi-partition operations coupled
+    /// several ([`Model::partitions`]).
+    keys: Vec<String>,
     ops: Vec<OpId>,
     lines: Vec<String>,
     key_op_count: usize,
@@ -106,10 +109,10 @@ pub struct Violation {
 }
 
 impl Violation {
-    /// Builds the report for `ops` (the reduced sub-history) of partition `key`.
+    /// Builds the report for `ops` (the reduced sub-history) of the component of `keys`.
     pub(crate) fn new<M: Model>(
         model: &M,
-        key: String,
+        keys: Vec<String>,
         mut ops: Vec<(OpId, &ModelOp<M>)>,
         key_op_count: usize,
         minimal: bool,
@@ -117,8 +120,10 @@ impl Violation {
         ops.sort_by_key(|&(id, op)| (op.call_time(), id));
         let lines = render(model, &ops);
         let ops = ops.into_iter().map(|(id, _)| id).collect();
+        assert!(!keys.is_empty(), "a violation names its partition");
+        assert!(keys.is_sorted(), "component names out of order");
         Self {
-            key,
+            keys,
             ops,
             lines,
             key_op_count,
@@ -126,9 +131,16 @@ impl Violation {
         }
     }
 
-    /// The partition (key) that is not linearizable.
+    /// The partition (key) that is not linearizable; for a component of several coupled
+    /// partitions, its smallest name.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.keys[0]
+    }
+
+    /// Every partition of the component that is not linearizable, sorted: just
+    /// [`Violation::key`] unless multi-partition operations coupled several.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
     }
 
     /// The operations of the reduced sub-history, sorted by call time.
@@ -155,18 +167,47 @@ impl fmt::Display for Violation {
         } else {
             "reduced (shrink budget ran out)"
         };
-        writeln!(
-            f,
-            "not linearizable: key {:?}; {kind} offending sub-history, {} of {} ops on the key:",
-            self.key,
-            self.ops.len(),
-            self.key_op_count,
-        )?;
+        if let [key] = self.keys.as_slice() {
+            writeln!(
+                f,
+                "not linearizable: key {key:?}; {kind} offending sub-history, {} of {} ops on \
+                 the key:",
+                self.ops.len(),
+                self.key_op_count,
+            )?;
+        } else {
+            writeln!(
+                f,
+                "not linearizable: keys {} (coupled by multi-key ops); {kind} offending \
+                 sub-history, {} of {} ops on the keys:",
+                list_keys(&self.keys),
+                self.ops.len(),
+                self.key_op_count,
+            )?;
+        }
         for line in &self.lines {
             writeln!(f, "  {line}")?;
         }
         Ok(())
     }
+}
+
+/// Keys named in a report, at most this many: a workload of random multi-key operations may
+/// couple every key into one component.
+const REPORT_KEYS_MAX: usize = 8;
+
+/// `"a", "b", "c"`, cut after [`REPORT_KEYS_MAX`] keys with a count of the rest.
+fn list_keys(keys: &[String]) -> String {
+    let shown: Vec<String> = keys
+        .iter()
+        .take(REPORT_KEYS_MAX)
+        .map(|key| format!("{key:?}"))
+        .collect();
+    let mut listed = shown.join(", ");
+    if keys.len() > REPORT_KEYS_MAX {
+        listed.push_str(&format!(" and {} more", keys.len() - REPORT_KEYS_MAX));
+    }
+    listed
 }
 
 /// One line per operation: `c3 [  120,   340] Append("k","x") -> ok`; `inf` for no return.
@@ -212,7 +253,7 @@ mod tests {
         let ops = [late, early, pending]
             .map(|id| (id, history.op(id)))
             .to_vec();
-        let violation = Violation::new(&KvModel, "k".to_owned(), ops, 9, true);
+        let violation = Violation::new(&KvModel, vec!["k".to_owned()], ops, 9, true);
         assert_eq!(violation.ops(), &[early, pending, late]);
         let expected = "\
 not linearizable: key \"k\"; minimal offending sub-history, 3 of 9 ops on the key:
@@ -221,6 +262,22 @@ not linearizable: key \"k\"; minimal offending sub-history, 3 of 9 ops on the ke
   c12 [ 340, 1000] Get(\"k\") -> \"x\"
 ";
         assert_eq!(violation.to_string(), expected);
+    }
+
+    #[test]
+    fn report_of_coupled_keys_lists_them_and_cuts_long_lists() {
+        let mut history = History::new();
+        let get = history.record(1, KvInput::get("a"), 0, KvOutput::value("x"), 1);
+        let keys: Vec<String> = ["a", "b"].map(str::to_owned).to_vec();
+        let violation = Violation::new(&KvModel, keys, vec![(get, history.op(get))], 4, true);
+        assert_eq!(violation.key(), "a");
+        let header = violation.to_string();
+        let expected = "not linearizable: keys \"a\", \"b\" (coupled by multi-key ops); minimal \
+                        offending sub-history, 1 of 4 ops on the keys:";
+        assert_eq!(header.lines().next(), Some(expected));
+        let many: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let listed = list_keys(&many);
+        assert!(listed.ends_with("\"k7\" and 2 more"), "{listed}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Integration tests of the checker: hand-written histories (linearizable and not, with and
 //! without pending operations), the violation report, budgets, large synthetic histories, and
-//! a property test against a brute-force checker.
+//! a property test against a brute-force checker; and the same for the Redis model.
 
 mod brute;
 mod budget;
 mod kv_histories;
 mod pending;
 mod property;
+mod redis_histories;
+mod redis_property;
 mod report;
 mod synth;
 
