@@ -117,6 +117,9 @@ impl Encoder<&Reply> for RespCodec {
 }
 
 #[cfg(test)]
+mod oversized_tests;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE 2.5).
 mod tests {
     use super::*;
