@@ -1,13 +1,24 @@
 //! A tokio-util codec: [`Command`]s in, [`Reply`]s out, for `Framed` connections.
 
+mod discard;
+
 use crate::command::Command;
 use crate::error::RespError;
-use crate::parse::parse_frame;
+use crate::parse::{Parsed, parse_frame};
 use crate::reply::{Protocol, Reply};
 use bytes::{Buf, BytesMut};
+use discard::Discard;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Decodes client commands and encodes replies, without copying argument bytes.
+///
+/// A well-formed command that breaks a size bound ([`crate::MAX_ARRAY_LEN`],
+/// [`crate::MAX_BULK_BYTES`], [`crate::MAX_COMMAND_BYTES`]) is decoded as
+/// [`Command::TooLarge`] as soon as its offending header arrives; the codec then drops the rest
+/// of that command as it streams in (bulk bodies by their declared length, element headers
+/// parsed) and carries on with the next one. So a client writing a 20 MB SET can finish
+/// writing and read the error, and its connection stays usable; the buffer never holds more
+/// than the command's bounded prefix.
 ///
 /// After any decode error the stream is unusable and the connection must be closed;
 /// [`RespError::to_reply`] is the line to send first.
@@ -15,10 +26,13 @@ use tokio_util::codec::{Decoder, Encoder};
 pub struct RespCodec {
     /// The protocol replies are encoded in; decoding is the same in both.
     protocol: Protocol,
+    /// The oversized command being skipped, if any.
+    discard: Option<Discard>,
 }
 
 impl RespCodec {
-    /// A new codec speaking RESP2; it keeps no state between frames.
+    /// A new codec speaking RESP2; the only state it keeps between frames is its place in an
+    /// oversized command it is skipping.
     pub fn new() -> Self {
         RespCodec::default()
     }
@@ -40,13 +54,22 @@ impl Decoder for RespCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Command>, RespError> {
         loop {
-            let frame = match parse_frame(src) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    tracing::debug!(error = %e, buffered = src.len(), "RESP protocol error");
-                    return Err(e);
+            if let Some(discard) = &mut self.discard {
+                if !discard.skip(src).inspect_err(log_protocol_error(src))? {
+                    return Ok(None);
                 }
+                self.discard = None;
+            }
+            let frame = match parse_frame(src).inspect_err(log_protocol_error(src))? {
+                Some(Parsed::Frame(frame)) => frame,
+                Some(Parsed::Oversized(oversized)) => {
+                    tracing::debug!(error = %oversized.error, "RESP command too large; skipping it");
+                    src.advance(oversized.consumed);
+                    self.discard = Some(Discard::after(&oversized));
+                    let error = oversized.error.reply_text();
+                    return Ok(Some(Command::TooLarge { error }));
+                }
+                None => return Ok(None),
             };
             if frame.args.is_empty() {
                 // Blank lines, `*0` and `*-1` carry no command; Redis skips them.
@@ -62,12 +85,17 @@ impl Decoder for RespCodec {
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Command>, RespError> {
         match self.decode(src)? {
             Some(command) => Ok(Some(command)),
-            None if src.is_empty() => Ok(None),
+            None if src.is_empty() && self.discard.is_none() => Ok(None),
             None => Err(RespError::Truncated {
                 buffered: src.len(),
             }),
         }
     }
+}
+
+/// Logs a protocol error with how much was buffered, before the driver closes the connection.
+fn log_protocol_error(src: &BytesMut) -> impl Fn(&RespError) + '_ {
+    move |e| tracing::debug!(error = %e, buffered = src.len(), "RESP protocol error")
 }
 
 impl Encoder<Reply> for RespCodec {
@@ -87,6 +115,9 @@ impl Encoder<&Reply> for RespCodec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod oversized_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may unwrap (STYLE 2.5).
@@ -124,16 +155,15 @@ mod tests {
         wire.extend_from_slice(b"\r\nget k\r\n");
         crate::encode_request(&[&b"APPEND"[..], b"k", b""], &mut wire);
         let mut whole = wire.clone();
-        let mut want = Vec::new();
-        while let Some(command) = RespCodec::new().decode(&mut whole).unwrap() {
+        let (mut codec, mut want) = (RespCodec::new(), Vec::new());
+        while let Some(command) = codec.decode(&mut whole).unwrap() {
             want.push(command);
         }
         assert_eq!(want.len(), 3);
-        let mut src = BytesMut::new();
-        let mut got = Vec::new();
+        let (mut codec, mut src, mut got) = (RespCodec::new(), BytesMut::new(), Vec::new());
         for &byte in wire.iter() {
             src.extend_from_slice(&[byte]);
-            while let Some(command) = RespCodec::new().decode(&mut src).unwrap() {
+            while let Some(command) = codec.decode(&mut src).unwrap() {
                 got.push(command);
             }
         }
@@ -149,10 +179,9 @@ mod tests {
             wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
             cuts in proptest::collection::vec(0usize..200, 0..8),
         ) {
-            let mut whole = BytesMut::from(&wire[..]);
-            let mut want = Vec::new();
+            let (mut codec, mut whole, mut want) = (RespCodec::new(), BytesMut::from(&wire[..]), Vec::new());
             let want_ok = loop {
-                match RespCodec::new().decode(&mut whole) {
+                match codec.decode(&mut whole) {
                     Ok(Some(command)) => want.push(command),
                     Ok(None) => break true,
                     Err(_) => break false,
@@ -161,12 +190,13 @@ mod tests {
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
             cuts.sort_unstable();
             cuts.push(wire.len());
+            let mut codec = RespCodec::new();
             let (mut src, mut got, mut start, mut got_ok) = (BytesMut::new(), Vec::new(), 0, true);
             'chunks: for end in cuts {
                 src.extend_from_slice(&wire[start..end]);
                 start = end;
                 loop {
-                    match RespCodec::new().decode(&mut src) {
+                    match codec.decode(&mut src) {
                         Ok(Some(command)) => got.push(command),
                         Ok(None) => break,
                         Err(_) => { got_ok = false; break 'chunks; }

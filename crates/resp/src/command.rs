@@ -103,6 +103,13 @@ pub enum Command {
         /// The name as the client sent it.
         name: Bytes,
     },
+    /// A well-formed command too large to take in (see [`crate::RespError::is_oversized`]):
+    /// [`crate::RespCodec`] skips its bytes as they arrive, without buffering them, and the
+    /// server answers `error` and keeps the connection, so the client can read why.
+    TooLarge {
+        /// The error reply's text, code first (`ERR Protocol error: value of ...`).
+        error: String,
+    },
 }
 
 impl Command {
@@ -208,7 +215,7 @@ impl Command {
     }
 
     /// The command as client arguments, name first: the inverse of [`Command::from_args`]
-    /// (names in upper case).
+    /// (names in upper case). Empty for [`Command::TooLarge`], whose arguments were never read.
     pub fn to_args(&self) -> Vec<Bytes> {
         let name = |n: &'static str| Bytes::from_static(n.as_bytes());
         match self {
@@ -240,6 +247,8 @@ impl Command {
             Command::Reset => vec![name("RESET")],
             Command::Invalid { args, .. } => args.clone(),
             Command::Unknown { name } | Command::WrongArity { name } => vec![name.clone()],
+            // Its arguments were skipped unread; there is nothing to give back.
+            Command::TooLarge { .. } => Vec::new(),
         }
     }
 
@@ -282,6 +291,7 @@ impl Command {
             Command::CommandInfo { args } => Some(crate::table::command_reply(args)),
             Command::Unknown { name } => Some(Reply::unknown_command(name)),
             Command::WrongArity { name } => Some(Reply::wrong_arity(name)),
+            Command::TooLarge { error } => Some(Reply::error(error.clone())),
         }
     }
 }

@@ -4,26 +4,41 @@ use crate::reply::Reply;
 
 /// A client sent bytes that are not a valid (or not an acceptable) RESP2 command.
 ///
-/// After any of these the position in the stream is unknown, so the connection must be closed;
-/// [`RespError::to_reply`] gives the `-ERR Protocol error` line Redis would send first.
+/// After most of these the position in the stream is unknown, so the connection must be closed;
+/// [`RespError::to_reply`] gives the `-ERR Protocol error` line Redis would send first. The
+/// three size bounds of arrays ([`RespError::is_oversized`]) are the exception: the command is
+/// well formed, so [`crate::RespCodec`] answers it with [`crate::Command::TooLarge`], skips it
+/// and keeps the connection; only [`crate::parse_command`], which cannot skip, returns them.
 #[derive(Debug, thiserror::Error)]
 pub enum RespError {
     /// An array header announced more elements than [`crate::MAX_ARRAY_LEN`].
-    #[error("invalid multibulk length {len} (max {max})", max = crate::MAX_ARRAY_LEN)]
+    #[error(
+        "command of {len} arguments is larger than the limit of {max} arguments",
+        max = crate::MAX_ARRAY_LEN
+    )]
     ArrayTooLong {
         /// The announced element count.
         len: u64,
     },
     /// A bulk header announced more bytes than [`crate::MAX_BULK_BYTES`].
-    #[error("invalid bulk length {len} (max {max})", max = crate::MAX_BULK_BYTES)]
+    #[error(
+        "value of {len} bytes is larger than the limit of {max} bytes",
+        max = crate::MAX_BULK_BYTES
+    )]
     BulkTooLong {
         /// The announced byte count.
         len: u64,
     },
-    /// The bulk strings of one command add up to more than [`crate::MAX_COMMAND_BYTES`].
-    #[error("command of at least {len} bytes is too large (max {max})", max = crate::MAX_COMMAND_BYTES)]
+    /// One command's wire bytes plus [`crate::ELEMENT_COST_BYTES`] per argument add up to more
+    /// than [`crate::MAX_COMMAND_BYTES`].
+    #[error(
+        "command of at least {len} bytes is larger than the limit of {max} bytes \
+         (counting {cost} bytes per argument)",
+        max = crate::MAX_COMMAND_BYTES,
+        cost = crate::ELEMENT_COST_BYTES
+    )]
     CommandTooLong {
-        /// Bytes announced so far.
+        /// The cost announced so far, as counted against the limit.
         len: u64,
     },
     /// An inline command line has no newline within [`crate::MAX_INLINE_BYTES`].
@@ -68,6 +83,22 @@ pub enum RespError {
 impl RespError {
     /// The error line Redis sends before closing a connection on a protocol error.
     pub fn to_reply(&self) -> Reply {
-        Reply::error(format!("ERR Protocol error: {self}"))
+        Reply::error(self.reply_text())
+    }
+
+    /// The error reply's text, code first: `ERR Protocol error: ...`.
+    pub fn reply_text(&self) -> String {
+        format!("ERR Protocol error: {self}")
+    }
+
+    /// True for the size bounds of a well-formed array command, which a streaming reader can
+    /// answer and skip without losing its place in the stream.
+    pub fn is_oversized(&self) -> bool {
+        matches!(
+            self,
+            RespError::ArrayTooLong { .. }
+                | RespError::BulkTooLong { .. }
+                | RespError::CommandTooLong { .. }
+        )
     }
 }

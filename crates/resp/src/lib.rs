@@ -67,7 +67,7 @@ pub use codec::RespCodec;
 pub use command::{ClientCommand, Command, Hello, LibAttr, info_wants};
 pub use error::RespError;
 pub use parse::{
-    MAX_ARRAY_LEN, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_HEADER_LINE_BYTES, MAX_INLINE_BYTES,
-    encode_request, parse_command,
+    ELEMENT_COST_BYTES, MAX_ARRAY_LEN, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_HEADER_LINE_BYTES,
+    MAX_INLINE_BYTES, encode_request, parse_command,
 };
 pub use reply::{Protocol, Reply};

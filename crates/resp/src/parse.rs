@@ -11,11 +11,19 @@ use std::ops::Range;
 
 /// The most elements a client command array may have.
 ///
-/// Why 1024: the front door's largest command (SET) has 3 arguments, and every element costs a
-/// `Bytes` handle before the command is even recognised; 1024 still lets an unknown multi-key
-/// command (say `MSET` from a benchmark) be parsed whole and answered with a clean "unknown
-/// command" instead of a dropped connection. Redis allows far more, which we do not need.
-pub const MAX_ARRAY_LEN: u64 = 1024;
+/// Why 1024 × 1024: `MSET`, `MGET` and `DEL` of a few thousand keys must parse, and Redis
+/// itself accepts far longer arrays. The count alone is not what bounds memory: every element
+/// is also charged [`ELEMENT_COST_BYTES`] against [`MAX_COMMAND_BYTES`], so in practice at most
+/// about 300 000 empty elements fit. This header check only answers an absurd count at once,
+/// naming it, without reading a single element.
+pub const MAX_ARRAY_LEN: u64 = 1024 * 1024;
+
+/// What one argument costs besides its bytes on the wire, charged against [`MAX_COMMAND_BYTES`].
+///
+/// Why 48: while a command is decoded each argument is a `Range<usize>` (16 bytes) and then a
+/// `Bytes` handle (32 bytes, four words); a million `$0` arguments would otherwise cost 48 MiB
+/// of handles for 6 MiB of wire bytes.
+pub const ELEMENT_COST_BYTES: u64 = 48;
 
 /// The largest single bulk string (key or value) a client may send, in bytes.
 ///
@@ -25,10 +33,12 @@ pub const MAX_ARRAY_LEN: u64 = 1024;
 /// before buffering it.
 pub const MAX_BULK_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The largest total of bulk bytes in one command.
+/// The most memory one command may take while it is buffered and decoded: its bytes on the
+/// wire (headers, bodies, CRLFs) plus [`ELEMENT_COST_BYTES`] per argument.
 ///
-/// Why: [`MAX_ARRAY_LEN`] × [`MAX_BULK_BYTES`] is 8 GiB, and a command is buffered whole before
-/// it is parsed; this caps one connection's buffer at the same 16 MiB as one rpc frame.
+/// Why: [`MAX_ARRAY_LEN`] × [`MAX_BULK_BYTES`] is 8 TiB, and a command is buffered whole before
+/// it is handed over; this caps one connection's command at the same 16 MiB as one rpc frame,
+/// which still fits one [`MAX_BULK_BYTES`] value with its key.
 pub const MAX_COMMAND_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The longest inline command line, in bytes, excluding its newline.
@@ -53,12 +63,43 @@ pub(crate) struct Frame {
     pub consumed: usize,
 }
 
+/// A well-formed array command too large to buffer, found at the front of a buffer.
+///
+/// The parser stops at the header that breaks a bound, so only a bounded prefix was ever
+/// looked at; a streaming reader ([`crate::RespCodec`]) drops `consumed` bytes, answers
+/// `error`, and skips the rest of the command as it arrives.
+#[derive(Debug)]
+pub(crate) struct Oversized {
+    /// Which bound was broken, for the reply.
+    pub error: RespError,
+    /// Bytes of the command at the front of the buffer, up to and including the header that
+    /// broke the bound; always `<= buf.len()`.
+    pub consumed: usize,
+    /// Elements of the array after the ones consumed (the offending bulk is consumed).
+    pub elements_left: u64,
+    /// Body bytes of the offending bulk still to come (0 if an array header was too long).
+    pub body_left: u64,
+}
+
+/// What [`parse_frame`] found at the front of a buffer.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// A whole frame.
+    Frame(Frame),
+    /// The start of a well-formed command that breaks a size bound.
+    Oversized(Oversized),
+}
+
 /// Parses one frame from the front of `buf`; `Ok(None)` means the frame is incomplete.
-pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, RespError> {
+///
+/// # Errors
+/// Malformed input (bad headers, missing CRLFs, negative lengths, over-long lines): the stream
+/// position is lost. Size bounds of arrays are reported as [`Parsed::Oversized`] instead.
+pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<Parsed>, RespError> {
     match buf.first() {
         None => Ok(None),
         Some(b'*') => parse_array(buf),
-        Some(_) => parse_inline(buf),
+        Some(_) => parse_inline(buf).map(|frame| frame.map(Parsed::Frame)),
     }
 }
 
@@ -75,13 +116,18 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, RespError> {
 ///
 /// # Errors
 /// Any [`RespError`] except `Io` and `Truncated`: the input is not a valid client command or
-/// exceeds a bound. The connection should be closed.
+/// exceeds a bound. The connection should be closed. Unlike [`crate::RespCodec`], which answers
+/// an oversized but well-formed command with [`Command::TooLarge`] and skips it as it streams
+/// in, this function cannot skip what it was not given: it reports the bound as an error
+/// ([`RespError::is_oversized`] tells them apart) and the caller must close or skip by itself.
 pub fn parse_command(buf: &[u8]) -> Result<Option<(Command, usize)>, RespError> {
     let mut start = 0;
     loop {
         let rest = buf.get(start..).unwrap_or_default();
-        let Some(frame) = parse_frame(rest)? else {
-            return Ok(None);
+        let frame = match parse_frame(rest)? {
+            None => return Ok(None),
+            Some(Parsed::Frame(frame)) => frame,
+            Some(Parsed::Oversized(oversized)) => return Err(oversized.error),
         };
         let consumed = start + frame.consumed;
         let args = frame.args.into_iter().map(|r| {
@@ -113,22 +159,24 @@ pub(crate) fn put_header(dst: &mut BytesMut, kind: u8, n: u64) {
     dst.put_slice(b"\r\n");
 }
 
-fn parse_array(buf: &[u8]) -> Result<Option<Frame>, RespError> {
+fn parse_array(buf: &[u8]) -> Result<Option<Parsed>, RespError> {
     let Some((line, mut pos)) = read_header(buf, 1)? else {
         return Ok(None);
     };
     let Some(len) = parse_len(line)? else {
-        return Ok(Some(Frame {
-            args: Vec::new(),
+        let args = Vec::new();
+        return Ok(Some(Parsed::Frame(Frame {
+            args,
             consumed: pos,
-        }));
+        })));
     };
     if len > MAX_ARRAY_LEN {
-        return Err(RespError::ArrayTooLong { len });
+        let error = RespError::ArrayTooLong { len };
+        return Ok(Some(oversized(error, pos, len, 0)));
     }
-    let mut args = Vec::with_capacity(len as usize);
-    let mut total: u64 = 0;
-    for _ in 0..len {
+    // Capped: the count is the client's word, the elements are not here yet.
+    let mut args = Vec::with_capacity(len.min(1024) as usize);
+    for i in 0..len {
         match buf.get(pos) {
             None => return Ok(None),
             Some(b'$') => {}
@@ -142,12 +190,17 @@ fn parse_array(buf: &[u8]) -> Result<Option<Frame>, RespError> {
             return Ok(None);
         };
         let bulk_len = parse_len(line)?.ok_or(RespError::NegativeLength { len: -1 })?;
+        let elements_left = len - i - 1;
         if bulk_len > MAX_BULK_BYTES {
-            return Err(RespError::BulkTooLong { len: bulk_len });
+            let error = RespError::BulkTooLong { len: bulk_len };
+            return Ok(Some(oversized(error, body_start, elements_left, bulk_len)));
         }
-        total += bulk_len;
-        if total > MAX_COMMAND_BYTES {
-            return Err(RespError::CommandTooLong { len: total });
+        // Wire bytes up to the end of this bulk plus every argument's handle; all terms are
+        // bounded (positions by the buffer, counts by MAX_ARRAY_LEN), so this cannot overflow.
+        let cost = body_start as u64 + bulk_len + 2 + (i + 1) * ELEMENT_COST_BYTES;
+        if cost > MAX_COMMAND_BYTES {
+            let error = RespError::CommandTooLong { len: cost };
+            return Ok(Some(oversized(error, body_start, elements_left, bulk_len)));
         }
         // Both bounds above keep this far from overflowing usize.
         let body_end = body_start + bulk_len as usize;
@@ -159,10 +212,19 @@ fn parse_array(buf: &[u8]) -> Result<Option<Frame>, RespError> {
         args.push(body_start..body_end);
         pos = body_end + 2;
     }
-    Ok(Some(Frame {
+    Ok(Some(Parsed::Frame(Frame {
         args,
         consumed: pos,
-    }))
+    })))
+}
+
+fn oversized(error: RespError, consumed: usize, elements_left: u64, body_left: u64) -> Parsed {
+    Parsed::Oversized(Oversized {
+        error,
+        consumed,
+        elements_left,
+        body_left,
+    })
 }
 
 fn parse_inline(buf: &[u8]) -> Result<Option<Frame>, RespError> {
@@ -208,7 +270,7 @@ fn parse_inline(buf: &[u8]) -> Result<Option<Frame>, RespError> {
 /// Finds the CRLF-terminated header line starting at `start` (just after its type byte).
 ///
 /// Returns the line without CRLF and the position after the CRLF, or `None` if incomplete.
-fn read_header(buf: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, RespError> {
+pub(crate) fn read_header(buf: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, RespError> {
     let rest = buf.get(start..).unwrap_or_default();
     let window = &rest[..rest.len().min(MAX_HEADER_LINE_BYTES + 2)];
     let Some(newline) = window.iter().position(|&b| b == b'\n') else {
@@ -224,7 +286,7 @@ fn read_header(buf: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, RespE
 }
 
 /// Parses a RESP length: decimal digits, or exactly `-1` (returned as `None`).
-fn parse_len(line: &[u8]) -> Result<Option<u64>, RespError> {
+pub(crate) fn parse_len(line: &[u8]) -> Result<Option<u64>, RespError> {
     let bad = || RespError::BadLength {
         text: String::from_utf8_lossy(line).into_owned(),
     };

@@ -121,17 +121,16 @@ fn each_bound_is_enforced() {
     let err = parse_command(format!("*1\r\n${}\r\n", max + 1).as_bytes()).unwrap_err();
     assert!(matches!(err, RespError::BulkTooLong { .. }), "{err:?}");
 
-    // Two maximal bulks fill MAX_COMMAND_BYTES exactly; one more byte announced is too many.
-    assert_eq!(2 * MAX_BULK_BYTES, MAX_COMMAND_BYTES);
+    // Two maximal bulks, with their headers and per-argument cost, overflow MAX_COMMAND_BYTES
+    // at the second header, before its body is buffered (the exact edge is a codec test).
     let mut buf = format!("*3\r\n${max}\r\n").into_bytes();
     buf.resize(buf.len() + max as usize, b'x');
-    buf.extend(format!("\r\n${max}\r\n").as_bytes());
-    buf.resize(buf.len() + max as usize, b'y');
     buf.extend(b"\r\n");
     assert!(parse_command(&buf).unwrap().is_none());
-    buf.extend(b"$1\r\n");
+    buf.extend(format!("${max}\r\n").as_bytes());
     let err = parse_command(&buf).unwrap_err();
     assert!(matches!(err, RespError::CommandTooLong { .. }), "{err:?}");
+    assert!(err.is_oversized());
 
     let mut line = vec![b'a'; MAX_INLINE_BYTES];
     assert!(parse_command(&line).unwrap().is_none());
@@ -255,9 +254,16 @@ proptest! {
             prop_assert!(consumed <= buf.len());
             prop_assert!(consumed > 0);
         }
-        if let Ok(Some(frame)) = parse_frame(&buf) {
-            prop_assert!(frame.consumed <= buf.len());
-            prop_assert!(frame.args.iter().all(|r| r.end <= frame.consumed));
+        match parse_frame(&buf) {
+            Ok(Some(Parsed::Frame(frame))) => {
+                prop_assert!(frame.consumed <= buf.len());
+                prop_assert!(frame.args.iter().all(|r| r.end <= frame.consumed));
+            }
+            Ok(Some(Parsed::Oversized(oversized))) => {
+                prop_assert!(oversized.consumed <= buf.len());
+                prop_assert!(oversized.error.is_oversized());
+            }
+            Ok(None) | Err(_) => {}
         }
     }
 
@@ -276,4 +282,19 @@ proptest! {
         }
         prop_assert_eq!(total, dst.len());
     }
+}
+
+/// Issue 11: multi-key commands of a few thousand keys (MSET, MGET, DEL from client
+/// libraries) parse whole, well inside `MAX_ARRAY_LEN` and the command budget.
+#[test]
+fn thousands_of_arguments_parse() {
+    let keys: Vec<Vec<u8>> = (0..5000).map(|i| format!("key:{i}").into_bytes()).collect();
+    let mut args: Vec<&[u8]> = vec![b"MGET"];
+    args.extend(keys.iter().map(Vec::as_slice));
+    let buf = request(&args);
+    let want = Command::from_args(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+    assert_eq!(
+        parse_command(&buf).unwrap(),
+        Some((want.unwrap(), buf.len()))
+    );
 }
