@@ -18,7 +18,7 @@ pub fn to_args(cmd: &Cmd) -> Vec<Bytes> {
         args
     };
     match cmd {
-        Cmd::Get { key } => named("GET", &[key.clone()]),
+        Cmd::Get { key } => named("GET", std::slice::from_ref(key)),
         Cmd::Set {
             key,
             value,
@@ -44,14 +44,14 @@ pub fn to_args(cmd: &Cmd) -> Vec<Bytes> {
             args
         }
         Cmd::SetNx { key, value } => named("SETNX", &[key.clone(), value.clone()]),
-        Cmd::GetDel { key } => named("GETDEL", &[key.clone()]),
+        Cmd::GetDel { key } => named("GETDEL", std::slice::from_ref(key)),
         Cmd::Del { keys } => named("DEL", keys),
         Cmd::Exists { keys } => named("EXISTS", keys),
         Cmd::MGet { keys } => named("MGET", keys),
         Cmd::MSet { pairs } => named("MSET", &flatten(pairs)),
         Cmd::MSetNx { pairs } => named("MSETNX", &flatten(pairs)),
         Cmd::IncrBy { key, by } => named("INCRBY", &[key.clone(), num(*by)]),
-        Cmd::StrLen { key } => named("STRLEN", &[key.clone()]),
+        Cmd::StrLen { key } => named("STRLEN", std::slice::from_ref(key)),
         Cmd::GetRange { key, start, end } => {
             named("GETRANGE", &[key.clone(), num(*start), num(*end)])
         }
@@ -60,8 +60,8 @@ pub fn to_args(cmd: &Cmd) -> Vec<Bytes> {
         }
         Cmd::Append { key, value } => named("APPEND", &[key.clone(), value.clone()]),
         Cmd::DbSize => named("DBSIZE", &[]),
-        Cmd::Type { key } => named("TYPE", &[key.clone()]),
-        Cmd::Keys { pattern } => named("KEYS", &[pattern.clone()]),
+        Cmd::Type { key } => named("TYPE", std::slice::from_ref(key)),
+        Cmd::Keys { pattern } => named("KEYS", std::slice::from_ref(pattern)),
         Cmd::Scan {
             cursor,
             pattern,
@@ -95,10 +95,10 @@ pub fn to_args(cmd: &Cmd) -> Vec<Bytes> {
             args
         }
         Cmd::Ttl { key, unit } => match unit {
-            TtlUnit::Seconds => named("TTL", &[key.clone()]),
-            TtlUnit::Millis => named("PTTL", &[key.clone()]),
+            TtlUnit::Seconds => named("TTL", std::slice::from_ref(key)),
+            TtlUnit::Millis => named("PTTL", std::slice::from_ref(key)),
         },
-        Cmd::Persist { key } => named("PERSIST", &[key.clone()]),
+        Cmd::Persist { key } => named("PERSIST", std::slice::from_ref(key)),
         Cmd::FlushDb => named("FLUSHDB", &[]),
         Cmd::Versions { keys } => named("WATCH", keys),
         Cmd::Exec { .. } => named("EXEC", &[]),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # redis-benchmark against a 3-replica kvpaxos cluster (through one replica's RESP2 front door)
 # and against a single unreplicated redis-server on the same machine, side by side:
-#   redis-benchmark -t set,get -n 100000 -c 64 -d 100 -r 10000 -q   (and the same with -P 16)
+#   redis-benchmark -t set,get,incr,mset -n 200000 -c 64 -d 100 -r 10000 -q   (and with -P 16)
 # Prints each figure and the ratio kvpaxos / redis.
 #
-# Usage: crates/kvpaxos/benches/redis_benchmark.sh        (N=20000 for a quicker run)
+# Usage: crates/kvpaxos/benches/redis_benchmark.sh        (N=20000 for a quicker run;
+# TESTS=set,get for fewer commands)
 # TARGET=leader (default) loads the replica that leads; TARGET=follower loads another one, whose
 # requests are forwarded to the leader (one more hop).
 # Needs redis-benchmark and redis-server (Debian: redis-tools, redis-server) and python3 (to
@@ -12,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
-N=${N:-100000}
+N=${N:-200000}
+TESTS=${TESTS:-set,get,incr,mset}
 TARGET=${TARGET:-leader}
 case "$TARGET" in leader|follower) ;; *) echo "TARGET is leader or follower" >&2; exit 2 ;; esac
 DSYS=${DSYS:-target/release/dsys}
@@ -82,14 +84,14 @@ for _ in $(seq 200); do
 done
 [ -n "$target" ] || { echo "no replica reports role:$TARGET" >&2; exit 1; }
 
-# One run: prints "SET <rps> <p50>" and "GET <rps> <p50>" lines.
+# One run: prints "<OP> <rps> <p50>" lines (SET, GET, INCR, "MSET (10 keys)" as MSET).
 run() {
-  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$N" -c 64 -d 100 -r 10000 -q "${@:2}" \
+  redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c 64 -d 100 -r 10000 -q "${@:2}" \
     | tr '\r' '\n' | grep 'requests per second' \
-    | sed -E 's/^ *([A-Z]+): ([0-9.]+) requests per second, p50=([0-9.]+) msec.*/\1 \2 \3/'
+    | sed -E 's/^ *([A-Z]+)[^:]*: ([0-9.]+) requests per second, p50=([0-9.]+) msec.*/\1 \2 \3/'
 }
 
-echo "redis-benchmark -t set,get -n $N -c 64 -d 100 -r 10000 -q; kvpaxos: 3 replicas, load on replica $target ($TARGET)'s RESP port"
+echo "redis-benchmark -t $TESTS -n $N -c 64 -d 100 -r 10000 -q; kvpaxos: 3 replicas, load on replica $target ($TARGET)'s RESP port"
 printf '%-6s %-4s %14s %10s %14s %10s %8s\n' pipe op "kvpaxos ops/s" "p50 ms" "redis ops/s" "p50 ms" ratio
 for pipeline in 1 16; do
   extra=()

@@ -45,7 +45,7 @@ fn bench_snapshot(c: &mut Criterion) {
         });
         group.bench_function(format!("install_{megabytes}MB"), |b| {
             b.iter(|| {
-                let image = Image::<String>::decode(black_box(&bytes)).expect("a snapshot");
+                let image = Image::<KvOutput>::decode(black_box(&bytes)).expect("a snapshot");
                 KvMachine::restore(&image.machine).expect("restores")
             })
         });

@@ -12,6 +12,7 @@ mod sim_hole;
 mod sim_lost_disk;
 mod sim_many_partition;
 mod sim_partition;
+mod sim_redis;
 mod sim_restart;
 mod sim_sessions;
 mod sim_snapshot;
