@@ -11,6 +11,7 @@ use crate::error::RpcError;
 use crate::ids::NodeId;
 use crate::node::{Client, ClientEffect, ClientOutbox};
 use crate::wire::Wire;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -32,11 +33,21 @@ pub struct ClientRunner<C: Client<Req: Wire, Resp: Wire>> {
     servers: Vec<RpcClient<C::Req, C::Resp>>,
     tick: Duration,
     request_timeout: Duration,
-    answers_tx: mpsc::Sender<(NodeId, C::Resp)>,
-    answers: mpsc::Receiver<(NodeId, C::Resp)>,
+    answers_tx: mpsc::Sender<(NodeId, Heard<C::Resp>)>,
+    answers: mpsc::Receiver<(NodeId, Heard<C::Resp>)>,
     requests: JoinSet<()>,
     /// True while an operation has been invoked and has not completed.
     busy: bool,
+    /// Give up at once when every server refused its connection ([`ClientRunner::fail_fast`]).
+    fail_fast: bool,
+}
+
+/// What a request task heard back.
+enum Heard<R> {
+    /// The server's answer.
+    Answer(R),
+    /// The connection was refused: nothing listens there (now).
+    Refused(RpcError),
 }
 
 impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
@@ -56,7 +67,17 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
             answers,
             requests: JoinSet::new(),
             busy: false,
+            fail_fast: false,
         }
+    }
+
+    /// Makes [`ClientRunner::run_with_deadline`] give up as soon as every server has refused a
+    /// connection (nothing listens on any of them) and none has answered, instead of waiting
+    /// for the deadline: what a command-line client wants. Off by default, because a long-lived
+    /// client should ride out servers that restart.
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
     }
 
     /// Sets how long one request task waits for its answer.
@@ -77,6 +98,33 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
     /// If an earlier operation was abandoned by a deadline: the core is still inside it, and the
     /// client contract forbids a new `invoke` before `Complete`.
     pub async fn run(&mut self, op: C::Op) -> C::Output {
+        match self.drive(op, false).await {
+            Ok(output) => output,
+            Err(err) => unreachable!("only a fail-fast run gives up, yet: {err}"),
+        }
+    }
+
+    /// Runs `op`, giving up after `deadline` (or, with [`ClientRunner::fail_fast`], once every
+    /// server refused a connection).
+    ///
+    /// # Errors
+    /// [`RpcError::Timeout`] if the operation did not complete in time. It may still take effect
+    /// on the servers. [`RpcError::Unreachable`] if every server refused (fail-fast only;
+    /// nothing was sent). The core is left inside the operation, so this runner cannot run
+    /// another one: build a new runner (with a new client core) to go on.
+    pub async fn run_with_deadline(
+        &mut self,
+        op: C::Op,
+        deadline: Duration,
+    ) -> Result<C::Output, RpcError> {
+        let fail_fast = self.fail_fast;
+        tokio::time::timeout(deadline, self.drive(op, fail_fast))
+            .await
+            .map_err(|_| RpcError::Timeout)?
+    }
+
+    /// Runs `op` until the core completes it, or (if `fail_fast`) until every server refused.
+    async fn drive(&mut self, op: C::Op, fail_fast: bool) -> Result<C::Output, RpcError> {
         assert!(
             !self.busy,
             "ClientRunner reused after a deadline abandoned an operation; build a new one"
@@ -86,35 +134,32 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
         self.core.invoke(op, &mut out);
         let mut ticker = tokio::time::interval_at(Instant::now() + self.tick, self.tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Servers whose last connection attempt was refused.
+        let mut refused = BTreeSet::new();
         loop {
             if let Some(output) = self.execute(&mut out) {
                 self.busy = false;
-                return output;
+                return Ok(output);
             }
             tokio::select! {
                 _ = ticker.tick() => self.core.on_tick(&mut out),
-                answer = self.answers.recv() => {
-                    let (from, resp) = answer.expect("the runner holds a sender, so the channel stays open");
-                    self.core.on_response(from, resp, &mut out);
+                heard = self.answers.recv() => {
+                    let (from, heard) = heard.expect("the runner holds a sender, so the channel stays open");
+                    match heard {
+                        Heard::Answer(resp) => {
+                            refused.remove(&from);
+                            self.core.on_response(from, resp, &mut out);
+                        }
+                        Heard::Refused(err) => {
+                            refused.insert(from);
+                            if fail_fast && refused.len() == self.servers.len() {
+                                return Err(err);
+                            }
+                        }
+                    }
                 }
             }
         }
-    }
-
-    /// Runs `op`, giving up after `deadline`.
-    ///
-    /// # Errors
-    /// [`RpcError::Timeout`] if the operation did not complete in time. It may still take effect
-    /// on the servers. The core is left inside the operation, so this runner cannot run another
-    /// one: build a new runner (with a new client core) to go on.
-    pub async fn run_with_deadline(
-        &mut self,
-        op: C::Op,
-        deadline: Duration,
-    ) -> Result<C::Output, RpcError> {
-        tokio::time::timeout(deadline, self.run(op))
-            .await
-            .map_err(|_| RpcError::Timeout)
     }
 
     /// Carries out the core's effects; returns the output if one of them completed the operation.
@@ -152,7 +197,13 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
             match server.call(req, timeout).await {
                 // Late answers are still delivered: the core must cope with stale ones anyway.
                 Ok(resp) => {
-                    let _ = answers.send((to, resp)).await;
+                    let _ = answers.send((to, Heard::Answer(resp))).await;
+                }
+                Err(RpcError::Unreachable { addr, source })
+                    if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    let err = RpcError::Unreachable { addr, source };
+                    let _ = answers.send((to, Heard::Refused(err))).await;
                 }
                 Err(err) => tracing::debug!(to = %to, %err, "request failed"),
             }

@@ -129,3 +129,38 @@ async fn run_with_deadline_gives_up_when_nobody_answers() {
         runner.core().tried
     );
 }
+
+/// Goal: a fail-fast runner reports "connection refused" as soon as every server refused,
+/// instead of waiting out its deadline; one that is not fail-fast keeps trying until then.
+/// Method: two ports nobody listens on (bound, then closed); a 60 s deadline, far past the
+/// test's bound, so only the fail-fast path can end the first run in time.
+#[tokio::test]
+async fn fail_fast_runner_reports_refused_servers_at_once() {
+    let closed = |(listener, addr): (TcpListener, SocketAddr)| {
+        drop(listener);
+        addr
+    };
+    let addrs = [closed(silent_server().await), closed(silent_server().await)];
+    let core = Failover {
+        servers: 2,
+        ..Failover::default()
+    };
+    let mut runner = ClientRunner::new(core, &addrs, TICK).fail_fast();
+    let result =
+        bounded(runner.run_with_deadline("nobody".to_string(), Duration::from_secs(60))).await;
+    match result {
+        Err(RpcError::Unreachable { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+        }
+        other => panic!("expected connection refused, got {other:?}"),
+    }
+
+    let core = Failover {
+        servers: 2,
+        ..Failover::default()
+    };
+    let mut patient = ClientRunner::new(core, &addrs, TICK);
+    let result =
+        bounded(patient.run_with_deadline("nobody".to_string(), Duration::from_millis(200))).await;
+    assert!(matches!(result, Err(RpcError::Timeout)), "{result:?}");
+}
