@@ -118,3 +118,73 @@ fn kv_redis_cli_sees_one_store_through_every_replica() {
         );
     }
 }
+
+/// Runs `dsys ARGS` and returns its exit status, stdout (raw) and stderr.
+fn dsys(args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dsys"))
+        .args(args)
+        .output()
+        .expect("run dsys");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (output.status.code(), output.stdout, stderr)
+}
+
+/// Issue 11, limits: a value exactly as large as the limit (4 MiB, binary) written through
+/// RESP reads back whole through `dsys kv get`; one byte more is refused with an error the
+/// client reads, and the connection goes on. `dsys kv del` deletes and counts, and a missing
+/// key reads as nil. With no replica running, the client says "connection refused" at once.
+#[test]
+fn kv_largest_value_round_trips_through_every_interface() {
+    let replicas = kv_cluster::start(3, true);
+    let resp = resp_of(&replicas[0]);
+    let servers = replicas
+        .iter()
+        .map(|r| r.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let limit = keyspace::MAX_VALUE_BYTES;
+    let value: Vec<u8> = (0..limit).map(|i| (i % 251) as u8).collect();
+    let mut conn = raw(resp);
+    let set = |len: usize| -> Vec<u8> {
+        let mut wire = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${len}\r\n").into_bytes();
+        wire.extend_from_slice(&value[..len.min(limit)]);
+        wire.resize(wire.len() + len.saturating_sub(limit), b'x');
+        wire.extend_from_slice(b"\r\n");
+        wire
+    };
+    conn.write_all(&set(limit)).expect("write the SET");
+    assert_eq!(read_n(&mut conn, 5), b"+OK\r\n");
+    conn.write_all(&set(limit + 1)).expect("write the SET");
+    conn.write_all(b"STRLEN big\r\n").expect("write");
+    let want = format!("-ERR string exceeds maximum allowed size ({limit} bytes)\r\n:{limit}\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut conn, want.len())),
+        want
+    );
+
+    let (status, stdout, stderr) = dsys(&["kv", "get", "--servers", &servers, "big"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stdout.len(), limit + 1, "the value and a newline");
+    assert!(stdout[..limit] == value[..], "the bytes come back as written");
+
+    let (status, stdout, stderr) = dsys(&["kv", "del", "--servers", &servers, "big", "none"]);
+    assert_eq!((status, &stdout[..]), (Some(0), &b"1\n"[..]), "{stderr}");
+    let (status, stdout, stderr) = dsys(&["kv", "get", "--servers", &servers, "big"]);
+    assert_eq!((status, &stdout[..]), (Some(0), &b""[..]), "{stderr}");
+    assert!(stderr.contains("(nil)"), "{stderr}");
+    drop(replicas);
+
+    let nobody = kv_cluster::free_addrs(2)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let started = std::time::Instant::now();
+    let (status, _, stderr) = dsys(&["kv", "get", "--servers", &nobody, "--timeout", "60", "k"]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "said so at once, not after its 60 s timeout"
+    );
+}
