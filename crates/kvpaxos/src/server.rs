@@ -1,5 +1,6 @@
-//! A kvpaxos replica as a real network server: the same [`Replica`] core on the TCP runtime,
-//! with an optional Redis-protocol (RESP2, or RESP3 for clients that ask) front door.
+//! A kvpaxos replica as a real network server: the same [`Replica`](crate::Replica) core on
+//! the TCP runtime, with an optional Redis-protocol (RESP2, or RESP3 for clients that ask)
+//! front door.
 //!
 //! ```text
 //!   clerks (TcpClerk) ---- frames ----+                         +---- peers (Paxos frames)
@@ -11,13 +12,16 @@
 //!
 //! The runtime's listener takes both peer connections and clerk requests. A RESP connection
 //! is a client of the local core: it opens sessions and runs each GET/SET/APPEND as a
-//! [`Request`], handed to the core with [`NodeHandle::request`], so it goes down the very path
+//! [`Request`](crate::Request), handed to the core with
+//! [`NodeHandle::request`](rpc::runtime::NodeHandle::request), so it goes down the very path
 //! a clerk's request takes (the replica's log, its sessions, its linearizability, the
 //! runtime's bound on unanswered requests).
 //!
-//! A replica keeps its state in a directory of its own ([`Storage::Dir`], see [`data_dir`]),
-//! or nowhere ([`Storage::InMemory`]). The core writes and syncs its files through the
-//! runtime; a failed write or fsync stops the node, which [`KvServer::stopped`] reports.
+//! Everything but the RESP front door is `rsm`'s generic server shell ([`rsm::server`]): the
+//! id and peer checks, the data directory ([`data_dir`], under kvpaxos's file names), the
+//! runtime node and the stop logic. A replica keeps its state in a directory of its own
+//! ([`Storage::Dir`]) or nowhere ([`Storage::InMemory`]); a failed write or fsync stops the
+//! node, which [`KvServer::stopped`] reports.
 //!
 //! Invariant: sessions come from the log (`rsm` registers them), so two connections, on any
 //! replicas and across restarts, never share one.
@@ -27,28 +31,17 @@ pub mod resp_front;
 pub mod tcp_clerk;
 
 pub use data_dir::{DataDirError, Storage};
+pub use rsm::server::{REPLICAS_MAX, STOPPED_POLL, ServerError, SubmitError, TICK};
 pub use tcp_clerk::{ClerkError, TcpClerk};
 
-use crate::Replica;
-use crate::msg::{KvCommand, KvError, KvOutput, Request, Response};
-use data_dir::DataDir;
-use rpc::runtime::{NodeConfig, NodeHandle, spawn_node};
-use rpc::{NodeId, RpcError};
+use crate::KvMachine;
+use crate::msg::{KvCommand, KvError, KvOutput};
+use rpc::NodeId;
+use rsm::server::{Server, ServerConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-
-/// The tick of a replica over TCP: the simulator's default, which the core's settings
-/// (retries, hole filling) are tuned for.
-pub const TICK: Duration = Duration::from_millis(10);
-
-/// The most replicas a cluster may have. Paxos messages go to every peer, so a larger group
-/// would only be slower; 128 is far past any sensible cluster.
-pub const REPLICAS_MAX: usize = 128;
 
 /// What a replica reports about itself (RESP `INFO`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,45 +84,21 @@ impl ReplicaStatus {
     }
 }
 
-/// Why a locally submitted operation got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
-    /// No answer within the deadline. The operation may still take effect.
-    #[error("timeout (the operation may still happen)")]
-    Timeout,
-    /// The replica stopped, or forgot the request under overload (past
-    /// [`rpc::runtime::MAX_PENDING_REPLIES`] unanswered). The operation may have taken effect.
-    #[error("the replica has stopped or dropped the request")]
-    Shutdown,
-}
-
-/// How to reach the local core: cheap to clone, shared by RESP connections.
+/// How to reach the local core: cheap to clone, shared by RESP connections. `rsm`'s
+/// [`Submitter`](rsm::server::Submitter), with the store's status.
 #[derive(Clone)]
 pub struct Submitter {
-    node: Arc<NodeHandle<Replica>>,
+    inner: rsm::server::Submitter<KvMachine>,
 }
 
 impl Submitter {
-    /// Sends `req` to the local replica and waits at most `deadline` for its answer.
-    async fn call(&self, req: Request, deadline: Duration) -> Result<Response, SubmitError> {
-        match tokio::time::timeout(deadline, self.node.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(_)) => Err(SubmitError::Shutdown),
-            Err(_) => Err(SubmitError::Timeout),
-        }
-    }
-
     /// Opens a session through the log.
     ///
     /// # Errors
     /// [`SubmitError`] if no answer came; a session may still be opened (nobody uses it, and
     /// it ages out).
     pub async fn register(&self, deadline: Duration) -> Result<Result<u64, KvError>, SubmitError> {
-        match self.call(Request::Register, deadline).await? {
-            Response::Registered { session } => Ok(Ok(session)),
-            Response::Refused { error, .. } => Ok(Err(error)),
-            Response::Done { .. } => Ok(Err(KvError::Unavailable)),
-        }
+        self.inner.register(deadline).await
     }
 
     /// Runs command `seq` of `session` on the local replica and waits at most `deadline`
@@ -144,13 +113,7 @@ impl Submitter {
         cmd: KvCommand,
         deadline: Duration,
     ) -> Result<Result<KvOutput, KvError>, SubmitError> {
-        let req = Request::Command { session, seq, cmd };
-        match self.call(req, deadline).await? {
-            Response::Done { output, .. } => Ok(Ok(output)),
-            Response::Refused { error, .. } => Ok(Err(error)),
-            // Not an answer a command gets; treat it as a replica that cannot serve.
-            Response::Registered { .. } => Ok(Err(KvError::Unavailable)),
-        }
+        self.inner.submit(session, seq, cmd, deadline).await
     }
 
     /// The local replica's status.
@@ -158,8 +121,8 @@ impl Submitter {
     /// # Errors
     /// [`SubmitError::Shutdown`] if the replica stopped.
     pub async fn status(&self) -> Result<ReplicaStatus, SubmitError> {
-        self.node
-            .call(|r: &mut Replica, _out| ReplicaStatus {
+        self.inner
+            .inspect(|r| ReplicaStatus {
                 id: r.peer().id(),
                 leader: r.peer().leader(),
                 next_apply: r.next_apply().0,
@@ -168,36 +131,7 @@ impl Submitter {
                 expiring: r.state().expiring(),
             })
             .await
-            .map_err(|_: RpcError| SubmitError::Shutdown)
     }
-}
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The replica id is not an index of the peer list.
-    #[error("replica id {id} is not in a cluster of {count} replicas")]
-    BadId {
-        /// The id given.
-        id: u32,
-        /// The number of replicas.
-        count: usize,
-    },
-    /// Too many replicas (or none).
-    #[error("a cluster has 1 to {REPLICAS_MAX} replicas, not {0}")]
-    BadCount(usize),
-    /// The data directory cannot be used: in use, another cluster's, damaged, or an I/O error.
-    #[error(transparent)]
-    DataDir(#[from] DataDirError),
-    /// The replica's files are damaged, incomplete or another member's (the message names the
-    /// file and, for a damaged log, the offset).
-    #[error("data directory {}: {error}", dir.display())]
-    Open {
-        /// The data directory.
-        dir: PathBuf,
-        /// What the replica core found.
-        error: rsm::OpenError,
-    },
 }
 
 /// Everything a replica server needs.
@@ -217,20 +151,12 @@ pub struct KvServerConfig {
     pub storage: Storage,
 }
 
-/// How often [`KvServer::stopped`] looks at the node: a stop it reports is a fatal error, so
-/// a tenth of a second late costs nothing, and the check is one atomic load.
-pub const STOPPED_POLL: Duration = Duration::from_millis(100);
-
-/// A running replica. Dropping it kills the replica and its RESP front door (and releases its
-/// data directory).
+/// A running replica: `rsm`'s server of the store, and its RESP front door. Dropping it kills
+/// the replica and its RESP front door (and releases its data directory).
 pub struct KvServer {
-    node: Arc<NodeHandle<Replica>>,
+    server: Server<KvMachine>,
     resp: Option<JoinHandle<()>>,
     resp_addr: Option<SocketAddr>,
-    /// The locked data directory, if the replica has one; unlocked when the server is dropped.
-    data_dir: Option<DataDir>,
-    /// Set by [`KvServer::kill`]: a stop that was asked for.
-    killed: AtomicBool,
 }
 
 impl KvServer {
@@ -245,54 +171,26 @@ impl KvServer {
     /// # Panics
     /// If called outside a tokio runtime.
     pub fn spawn(config: KvServerConfig) -> Result<KvServer, ServerError> {
-        let count = config.peers.len();
-        if count == 0 || count > REPLICAS_MAX {
-            return Err(ServerError::BadCount(count));
-        }
-        if config.id.index() >= count {
-            return Err(ServerError::BadId {
-                id: config.id.0,
-                count,
-            });
-        }
-        let peer_count = u32::try_from(count).expect("at most REPLICAS_MAX");
-        let (replica, data_dir) = match &config.storage {
-            Storage::InMemory => (Replica::new(config.id, peer_count, config.seed), None),
-            Storage::Dir(dir) => {
-                let opened = DataDir::open(dir, config.id, &config.peers)?;
-                let replica = Replica::open(
-                    config.id,
-                    peer_count,
-                    config.seed,
-                    rsm::Config::default(),
-                    &opened.image,
-                )
-                .map_err(|error| ServerError::Open {
-                    dir: dir.clone(),
-                    error,
-                })?;
-                (replica, Some(opened))
-            }
-        };
-        let node_config = NodeConfig {
-            id: config.id,
-            listener: config.listener,
-            peers: config.peers,
-            tick: TICK,
-            data_dir: data_dir.as_ref().map(|d| d.dir.clone()),
-        };
         let resp_addr = config.resp.as_ref().and_then(|l| l.local_addr().ok());
-        let node = Arc::new(spawn_node(replica, node_config));
+        let server = Server::spawn(ServerConfig {
+            id: config.id,
+            peers: config.peers,
+            listener: config.listener,
+            seed: config.seed,
+            storage: config.storage,
+            names: data_dir::NAMES,
+            config: rsm::Config::default(),
+        })?;
         let resp = config.resp.map(|listener| {
-            let submitter = Submitter { node: node.clone() };
+            let submitter = Submitter {
+                inner: server.submitter(),
+            };
             tokio::spawn(resp_front::serve(listener, submitter))
         });
         Ok(KvServer {
-            node,
+            server,
             resp,
             resp_addr,
-            data_dir,
-            killed: AtomicBool::new(false),
         })
     }
 
@@ -332,46 +230,33 @@ impl KvServer {
     /// A handle for submitting operations to this replica directly.
     pub fn submitter(&self) -> Submitter {
         Submitter {
-            node: self.node.clone(),
+            inner: self.server.submitter(),
         }
     }
 
     /// The data directory, if the replica keeps its state on disk.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
-        self.data_dir.as_ref().map(|d| d.dir.as_path())
+        self.server.data_dir()
     }
 
     /// Stops the replica abruptly, as a crash would (its RESP front door too).
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Relaxed);
         if let Some(resp) = &self.resp {
             resp.abort();
         }
-        self.node.kill();
+        self.server.kill();
     }
 
     /// True once the replica has stopped.
     pub fn is_finished(&self) -> bool {
-        self.node.is_finished()
+        self.server.is_finished()
     }
 
     /// Waits until the replica's node stops on its own, which it does when a write or fsync of
-    /// its data directory fails (the runtime logs the error): it can no longer keep its
-    /// promises, so it stops as a crash would, having acknowledged nothing that is not on disk.
-    /// Never returns after [`KvServer::kill`], or while the replica runs.
+    /// its data directory fails (the runtime logs the error): see [`Server::stopped`]. Never
+    /// returns after [`KvServer::kill`], or while the replica runs.
     pub async fn stopped(&self) {
-        // The runtime offers no stop notification, only `is_finished`; see STOPPED_POLL.
-        let mut poll = tokio::time::interval(STOPPED_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            poll.tick().await;
-            if self.killed.load(Ordering::Relaxed) {
-                std::future::pending::<()>().await;
-            }
-            if self.node.is_finished() {
-                return;
-            }
-        }
+        self.server.stopped().await;
     }
 }
 

@@ -52,6 +52,12 @@
 //! ([`paxos::Peer::is_amnesiac`]), answers every request [`RsmError::Unavailable`], and only
 //! learns the log, as a non-voting learner; a durable one that lost its disk does the same
 //! until it has rejoined ([`paxos::rejoin`]).
+//!
+//! # Serving over TCP
+//! [`server`] is the one server shell of every system: a [`Replica`] of any machine on the
+//! TCP runtime with its data directory (locked, its cluster identity checked), a
+//! [`server::Submitter`] for front doors in the same process, and [`server::TcpClerk`], the
+//! clerk over TCP. A system adds only what is its own (kvpaxos its RESP front door).
 
 pub mod clerk;
 pub mod config;
@@ -59,6 +65,7 @@ pub mod invariant;
 pub mod machine;
 pub mod msg;
 pub mod replica;
+pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod waiting;
