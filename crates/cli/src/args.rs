@@ -54,3 +54,55 @@ pub fn clerk_id() -> u64 {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     RandomState::new().hash_one((std::process::id(), n)) >> 2
 }
+
+/// Checks a replica's `--peers` and `--id`: every error names the offending value. (kvpaxos's
+/// `dsys kv serve` has its own copy of these checks, with `--resp` besides.)
+pub fn check_peers(id: u32, peers: &[SocketAddr], replicas_max: usize) -> anyhow::Result<()> {
+    let count = peers.len();
+    anyhow::ensure!(
+        count <= replicas_max,
+        "--peers lists {count} replicas; at most {replicas_max} are supported"
+    );
+    anyhow::ensure!(
+        (id as usize) < count,
+        "--id {id} is out of range: --peers lists {count} replicas, so ids are 0..={}",
+        count.saturating_sub(1)
+    );
+    check_distinct(peers, "--peers")?;
+    for addr in peers {
+        anyhow::ensure!(
+            addr.port() != 0 && !addr.ip().is_unspecified(),
+            "--peers entry {addr} is not an address other replicas can reach (no port 0 or 0.0.0.0)"
+        );
+    }
+    Ok(())
+}
+
+/// Checks that `addrs` (the argument `what`) names no address twice.
+pub fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for addr in addrs {
+        anyhow::ensure!(seen.insert(addr), "{what} lists {addr} twice");
+    }
+    Ok(())
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM: a server stops the same way on either.
+///
+/// # Errors
+/// If the signal handlers cannot be installed.
+pub async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("waiting for SIGTERM")?;
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    }
+}

@@ -8,6 +8,7 @@ mod kv_cli;
 mod mapreduce_cli;
 mod paxos_demo;
 mod pb_cli;
+mod shardmaster_cli;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     /// (SPEC §6).
     #[command(subcommand)]
     Kv(kv_cli::KvCommand),
+    /// The shard master: replicas and a client for Join, Leave, Move and Query (SPEC §7).
+    Shardmaster(shardmaster_cli::ShardmasterArgs),
     /// Throughput and latency of a key/value service under load, with a Redis baseline.
     Bench(bench_cli::BenchArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Viewservice(args) => pb_cli::run_viewservice(args),
         Command::Pb(command) => pb_cli::run_pb(command),
         Command::Kv(command) => kv_cli::run(command),
+        Command::Shardmaster(args) => shardmaster_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
     };
     match result {

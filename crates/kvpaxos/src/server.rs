@@ -222,6 +222,11 @@ impl KvServer {
         Ok(servers)
     }
 
+    /// Its peer address, where peers and clerks connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
     /// The RESP front door's address, if it has one.
     pub fn resp_addr(&self) -> Option<SocketAddr> {
         self.resp_addr

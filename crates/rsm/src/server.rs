@@ -198,6 +198,8 @@ pub struct ServerConfig {
 /// directory).
 pub struct Server<M: StateMachine + Send + 'static> {
     node: Arc<NodeHandle<Replica<M>>>,
+    /// Its peer (and clerk) address: its entry of the peer list.
+    addr: SocketAddr,
     /// The locked data directory, if the replica has one; unlocked when the server is dropped.
     data_dir: Option<DataDir>,
     /// Set by [`Server::kill`]: a stop that was asked for.
@@ -251,6 +253,7 @@ impl<M: StateMachine + Default + Send + 'static> Server<M> {
                 (replica, Some(opened))
             }
         };
+        let addr = config.peers[config.id.index()];
         let node_config = NodeConfig {
             id: config.id,
             listener: config.listener,
@@ -260,6 +263,7 @@ impl<M: StateMachine + Default + Send + 'static> Server<M> {
         };
         Ok(Server {
             node: Arc::new(spawn_node(replica, node_config)),
+            addr,
             data_dir,
             killed: AtomicBool::new(false),
         })
@@ -297,6 +301,11 @@ impl<M: StateMachine + Default + Send + 'static> Server<M> {
 }
 
 impl<M: StateMachine + Send + 'static> Server<M> {
+    /// Its peer address, where peers and clerks connect (its entry of the peer list).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The data directory, if the replica keeps its state on disk.
     pub fn data_dir(&self) -> Option<&Path> {
         self.data_dir.as_ref().map(|d| d.dir.as_path())

@@ -23,12 +23,14 @@
 //!   and kept in every snapshot.
 //!
 //! # Driver contract
-//! [`Replica`] is an [`rsm::Replica`]: see `rsm`'s driver contract.
+//! [`Replica`] is an [`rsm::Replica`]: see `rsm`'s driver contract. Over TCP it runs in
+//! `rsm`'s server shell ([`server`]), as kvpaxos does: `dsys shardmaster serve`.
 
 pub mod config;
 pub mod machine;
 pub mod msg;
 pub mod rebalance;
+pub mod server;
 
 pub use config::{Config, ConfigNum, Gid, lab_shard_of, shard_of};
 pub use machine::{LabMachine, ShardMachine};
