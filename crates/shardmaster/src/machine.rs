@@ -20,6 +20,7 @@ use paxos::Seq;
 use rsm::{RestoreError, StateMachine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The configuration history and the gids that left.
 ///
@@ -30,8 +31,9 @@ use std::collections::BTreeSet;
 /// holds, whatever `SHARDS` is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardMachine<const SHARDS: u32 = DEFAULT_SHARDS> {
-    /// Every configuration, numbered by index; never empty.
-    configs: Vec<Config>,
+    /// Every configuration, numbered by index; never empty. Shared, so that a Query answers
+    /// one without copying it ([`Reply::Config`]).
+    configs: Vec<Arc<Config>>,
     /// Gids that left, never to join again.
     retired: BTreeSet<Gid>,
     /// The bytes `configs` holds.
@@ -55,6 +57,15 @@ struct Image {
     retired: Vec<Gid>,
 }
 
+/// [`Image`] as a snapshot writes it, borrowing the history instead of copying it; it
+/// encodes to the same bytes (an `Arc` encodes as what it holds).
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    version: u8,
+    configs: &'a [Arc<Config>],
+    retired: Vec<Gid>,
+}
+
 const IMAGE_VERSION: u8 = 1;
 
 impl<const SHARDS: u32> ShardMachine<SHARDS> {
@@ -66,7 +77,7 @@ impl<const SHARDS: u32> ShardMachine<SHARDS> {
         let initial = Config::initial(shards);
         ShardMachine {
             configs_bytes: initial.retained_bytes(),
-            configs: vec![initial],
+            configs: vec![Arc::new(initial)],
             retired: BTreeSet::new(),
         }
     }
@@ -82,7 +93,7 @@ impl<const SHARDS: u32> ShardMachine<SHARDS> {
     }
 
     /// Every configuration, by number.
-    pub fn configs(&self) -> &[Config] {
+    pub fn configs(&self) -> &[Arc<Config>] {
         &self.configs
     }
 
@@ -92,7 +103,7 @@ impl<const SHARDS: u32> ShardMachine<SHARDS> {
             Op::Join { gid, servers } => self.join(*gid, servers),
             Op::Leave { gid } => self.leave(*gid),
             Op::Move { shard, gid } => self.move_shard(*shard, *gid),
-            Op::Query { num } => self.query(*num).map(|c| Reply::Config(c.clone())),
+            Op::Query { num } => self.query_shared(*num).map(|c| Reply::Config(c.clone())),
         }
     }
 
@@ -156,19 +167,25 @@ impl<const SHARDS: u32> ShardMachine<SHARDS> {
     /// # Errors
     /// [`ShardError::BadConfigNum`] for a negative number other than -1.
     pub fn query(&self, num: i64) -> Result<&Config, ShardError> {
+        self.query_shared(num).map(|c| &**c)
+    }
+
+    /// [`ShardMachine::query`], shared.
+    fn query_shared(&self, num: i64) -> Result<&Arc<Config>, ShardError> {
+        let latest = self.configs.last().expect("config 0 is always there");
         match num {
-            -1 => Ok(self.latest()),
+            -1 => Ok(latest),
             n if n < 0 => Err(ShardError::BadConfigNum(n)),
             n => Ok(usize::try_from(n)
                 .ok()
                 .and_then(|n| self.configs.get(n))
-                .unwrap_or_else(|| self.latest())),
+                .unwrap_or(latest)),
         }
     }
 
     /// A copy of the latest configuration numbered one more (SPEC §7.2: deep-copy the groups).
     fn successor(&self) -> Config {
-        let mut next = self.latest().clone();
+        let mut next = Config::clone(self.latest());
         next.num = ConfigNum(next.num.0 + 1);
         next
     }
@@ -186,7 +203,7 @@ impl<const SHARDS: u32> ShardMachine<SHARDS> {
         );
         self.configs_bytes += next.retained_bytes();
         let num = next.num;
-        self.configs.push(next);
+        self.configs.push(Arc::new(next));
         Reply::Changed(num)
     }
 }
@@ -276,9 +293,9 @@ impl<const SHARDS: u32> StateMachine for ShardMachine<SHARDS> {
     }
 
     fn snapshot(&self) -> Bytes {
-        let image = Image {
+        let image = ImageRef {
             version: IMAGE_VERSION,
-            configs: self.configs.clone(),
+            configs: &self.configs,
             retired: self.retired.iter().copied().collect(),
         };
         Bytes::from(postcard::to_stdvec(&image).expect("configurations always encode"))
@@ -292,7 +309,7 @@ impl<const SHARDS: u32> StateMachine for ShardMachine<SHARDS> {
         validate(&image).map_err(RestoreError)?;
         let configs_bytes = image.configs.iter().map(Config::retained_bytes).sum();
         Ok(ShardMachine {
-            configs: image.configs,
+            configs: image.configs.into_iter().map(Arc::new).collect(),
             retired: image.retired.into_iter().collect(),
             configs_bytes,
         })

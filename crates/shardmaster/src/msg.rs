@@ -3,6 +3,7 @@
 
 use crate::config::{Config, ConfigNum, Gid};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The most servers one group may list. Replica groups are a handful of servers; the bound
 /// keeps one Join, and every configuration copying its list, small.
@@ -54,8 +55,11 @@ pub enum Reply {
     /// A Join, Leave or Move changed nothing (a duplicate Join or Leave, a Move of a shard
     /// to its owner); `num` is still the latest configuration.
     Unchanged(ConfigNum),
-    /// A Query's configuration.
-    Config(Config),
+    /// A Query's configuration. Shared with the history rather than copied: every replica
+    /// answers every Query it applies, and keeps the answer in the client's session, so a deep
+    /// copy (the shard list and every group's server list) per Query per replica was most of
+    /// a Query's cost. It encodes as the configuration itself.
+    Config(Arc<Config>),
 }
 
 /// Why an operation was refused. A refused operation changes nothing.

@@ -203,7 +203,7 @@ fn query_answers_any_configuration_and_the_latest_past_the_end() {
     for (num, expected) in [(-1, &latest), (99, &latest), (i64::MAX, &latest)] {
         assert_eq!(
             m.run(&Op::Query { num }),
-            Ok(Reply::Config(expected.clone()))
+            Ok(Reply::Config(Arc::new(expected.clone())))
         );
     }
     for (i, c) in m.configs().to_vec().iter().enumerate() {
@@ -237,13 +237,26 @@ fn snapshot_restores_an_equal_machine() {
     );
 }
 
+/// A snapshot written from the shared history is byte for byte the owned layout that
+/// `restore` reads (and that snapshots were before configurations were shared).
+#[test]
+fn snapshots_encode_the_owned_layout() {
+    let m = busy();
+    let owned = Image {
+        version: IMAGE_VERSION,
+        configs: m.configs().iter().map(|c| Config::clone(c)).collect(),
+        retired: m.retired.iter().copied().collect(),
+    };
+    assert_eq!(postcard::to_stdvec(&owned).expect("encodes"), m.snapshot());
+}
+
 #[test]
 fn restore_refuses_snapshots_this_machine_could_not_have_made() {
     let broken = |edit: fn(&mut Image)| {
         let m = busy();
         let mut image = Image {
             version: IMAGE_VERSION,
-            configs: m.configs().to_vec(),
+            configs: m.configs().iter().map(|c| Config::clone(c)).collect(),
             retired: m.retired.iter().copied().collect(),
         };
         edit(&mut image);

@@ -6,6 +6,7 @@ use rpc::{ClientId, NodeId};
 use shardmaster::{Config, Gid, LabClerk, LabReplica, Op, Output, Reply};
 use sim::{Sim, SimConfig};
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// One millisecond of virtual time.
 pub const MS_US: u64 = 1_000;
@@ -124,7 +125,7 @@ impl Sm {
     /// As [`Sm::op`], or an answer that is not a configuration.
     pub fn query(&mut self, c: ClientId, num: i64) -> Result<Config, String> {
         match self.op(c, Op::Query { num })? {
-            Reply::Config(config) => Ok(config),
+            Reply::Config(config) => Ok(Arc::unwrap_or_clone(config)),
             other => Err(format!("Query({num}) answered {other:?}")),
         }
     }
@@ -238,7 +239,9 @@ impl Sm {
             .filter_map(|id| self.sim.node(id).map(|r| r.state().configs()))
             .max_by_key(|c| c.len())
             .unwrap_or_default()
-            .to_vec()
+            .iter()
+            .map(|c| Config::clone(c))
+            .collect()
     }
 }
 
@@ -267,7 +270,7 @@ pub fn check_queries(records: &[Record], history: &[Config]) -> Result<(), Strin
             continue;
         };
         let recorded = history.get(answer.num.0 as usize);
-        ensure(recorded == Some(answer), || {
+        ensure(recorded == Some(&**answer), || {
             format!(
                 "Query answered config {} unlike history's: {answer:?}",
                 answer.num
@@ -355,10 +358,10 @@ fn check_queries_catches_stale_and_rewritten_answers() {
         output,
     };
     let changed = record(0, 10, Ok(Reply::Changed(shardmaster::ConfigNum(2))));
-    let fresh = record(11, 20, Ok(Reply::Config(history[2].clone())));
-    let stale = record(11, 20, Ok(Reply::Config(history[1].clone())));
-    let concurrent = record(5, 20, Ok(Reply::Config(history[1].clone())));
-    let rewritten = record(11, 20, Ok(Reply::Config(config(2, &[2]))));
+    let fresh = record(11, 20, Ok(Reply::Config(Arc::new(history[2].clone()))));
+    let stale = record(11, 20, Ok(Reply::Config(Arc::new(history[1].clone()))));
+    let concurrent = record(5, 20, Ok(Reply::Config(Arc::new(history[1].clone()))));
+    let rewritten = record(11, 20, Ok(Reply::Config(Arc::new(config(2, &[2])))));
     assert!(check_queries(&[changed.clone(), fresh], &history).is_ok());
     assert!(check_queries(&[changed.clone(), concurrent], &history).is_ok());
     assert!(check_queries(&[changed.clone(), stale], &history).is_err());
