@@ -167,7 +167,7 @@ pub fn run(command: KvCommand) -> anyhow::Result<()> {
         cmds: vec![cmd],
     };
     let output = runtime(cores())?.block_on(async {
-        let mut clerk = TcpClerk::new(&client.servers);
+        let mut clerk = TcpClerk::new(&client.servers).fail_fast();
         clerk.run(LogCommand::Redis(batch), timeout).await
     })?;
     let answer = match output {

@@ -177,7 +177,7 @@ pub fn run(args: ShardmasterArgs) -> anyhow::Result<()> {
     check_distinct(&args.servers, "--servers")?;
     let timeout = Duration::from_secs(args.timeout);
     let answer = runtime(1)?.block_on(async {
-        let mut clerk = TcpClerk::new(&args.servers);
+        let mut clerk = TcpClerk::new(&args.servers).fail_fast();
         clerk.run(op, timeout).await
     })?;
     let text = match answer.map_err(|refused| anyhow::anyhow!("refused: {refused}"))? {

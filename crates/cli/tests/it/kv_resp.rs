@@ -165,7 +165,10 @@ fn kv_largest_value_round_trips_through_every_interface() {
     let (status, stdout, stderr) = dsys(&["kv", "get", "--servers", &servers, "big"]);
     assert_eq!(status, Some(0), "{stderr}");
     assert_eq!(stdout.len(), limit + 1, "the value and a newline");
-    assert!(stdout[..limit] == value[..], "the bytes come back as written");
+    assert!(
+        stdout[..limit] == value[..],
+        "the bytes come back as written"
+    );
 
     let (status, stdout, stderr) = dsys(&["kv", "del", "--servers", &servers, "big", "none"]);
     assert_eq!((status, &stdout[..]), (Some(0), &b"1\n"[..]), "{stderr}");

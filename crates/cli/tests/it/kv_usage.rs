@@ -141,7 +141,8 @@ fn kv_bad_values_are_errors_with_a_message() {
             "lists 127.0.0.1:1 twice",
         ),
         (
-            // Port 1 on loopback: nothing listens, every connection is refused at once.
+            // Port 1 on loopback: nothing listens, every connection is refused at once, and
+            // the client says so at once.
             &[
                 "kv",
                 "get",
@@ -151,7 +152,7 @@ fn kv_bad_values_are_errors_with_a_message() {
                 "1",
                 "k",
             ],
-            "no replica answered within 1s",
+            "no replica is running: every one refused the connection (127.0.0.1:1)",
         ),
     ];
     for (args, want) in cases {

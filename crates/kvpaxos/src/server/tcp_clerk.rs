@@ -25,6 +25,14 @@ impl TcpClerk {
         }
     }
 
+    /// Gives up at once, with [`ClerkError::Refused`], when every replica refused the
+    /// connection (see `rsm::server::TcpClerk::fail_fast`).
+    pub fn fail_fast(self) -> Self {
+        TcpClerk {
+            inner: self.inner.fail_fast(),
+        }
+    }
+
     /// Runs `cmd` (a lab operation or a Redis batch) until a replica answers, or until
     /// `deadline` passes.
     ///

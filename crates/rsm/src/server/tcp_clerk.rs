@@ -5,7 +5,7 @@
 
 use crate::clerk::{Clerk, SessionExpired};
 use crate::machine::StateMachine;
-use rpc::{ClientRunner, NodeId};
+use rpc::{ClientRunner, NodeId, RpcError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,6 +26,13 @@ pub enum ClerkError {
         /// The replicas tried, comma-separated.
         servers: String,
     },
+    /// Every replica refused the connection: none is running at these addresses. Nothing
+    /// was sent (only with [`TcpClerk::fail_fast`]).
+    #[error("no replica is running: every one refused the connection ({servers})")]
+    Refused {
+        /// The replicas tried, comma-separated.
+        servers: String,
+    },
     /// The clerk's session expired (evicted after many other sessions ran since) before an
     /// answer arrived. The operation may or may not have taken effect; the next one opens a
     /// new session.
@@ -37,6 +44,7 @@ pub enum ClerkError {
 pub struct TcpClerk<M: StateMachine> {
     servers: Vec<SocketAddr>,
     runner: Option<ClientRunner<Clerk<M>>>,
+    fail_fast: bool,
 }
 
 impl<M: StateMachine> TcpClerk<M> {
@@ -50,7 +58,16 @@ impl<M: StateMachine> TcpClerk<M> {
         TcpClerk {
             servers: servers.to_vec(),
             runner: None,
+            fail_fast: false,
         }
+    }
+
+    /// Makes [`TcpClerk::run`] give up with [`ClerkError::Refused`] as soon as every replica
+    /// refused the connection, instead of waiting out its deadline: what a one-shot command
+    /// line client wants (`rpc::ClientRunner::fail_fast`).
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
     }
 
     /// Runs `cmd` until a replica answers, or until `deadline` passes.
@@ -65,29 +82,37 @@ impl<M: StateMachine> TcpClerk<M> {
         cmd: M::Command,
         deadline: Duration,
     ) -> Result<M::Output, ClerkError> {
-        let servers = &self.servers;
+        let (servers, fail_fast) = (&self.servers, self.fail_fast);
         let runner = self.runner.get_or_insert_with(|| {
             let ids = (0..servers.len())
                 .map(|i| NodeId(u32::try_from(i).expect("few replicas")))
                 .collect();
-            ClientRunner::new(Clerk::new(ids), servers, super::TICK)
-                .with_request_timeout(REQUEST_TIMEOUT)
-        });
-        match runner.run_with_deadline(cmd, deadline).await {
-            Ok(answered) => Ok(answered?),
-            Err(_) => {
-                self.runner = None;
-                let servers = self
-                    .servers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Err(ClerkError::Timeout {
-                    waited: deadline,
-                    servers,
-                })
+            let runner = ClientRunner::new(Clerk::new(ids), servers, super::TICK)
+                .with_request_timeout(REQUEST_TIMEOUT);
+            if fail_fast {
+                runner.fail_fast()
+            } else {
+                runner
             }
+        });
+        let result = runner.run_with_deadline(cmd, deadline).await;
+        if result.is_err() {
+            self.runner = None;
+        }
+        let servers = || {
+            self.servers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match result {
+            Ok(answered) => Ok(answered?),
+            Err(RpcError::Unreachable { .. }) => Err(ClerkError::Refused { servers: servers() }),
+            Err(_) => Err(ClerkError::Timeout {
+                waited: deadline,
+                servers: servers(),
+            }),
         }
     }
 }
