@@ -1,11 +1,38 @@
 //! What several subcommands share: parsers for untrusted arguments and the tokio runtime.
 
 use anyhow::Context;
+use rsm::server::Storage;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 /// The largest key or value a client accepts on its command line: far below the frame limit,
 /// far above use.
 pub const ARG_BYTES_MAX: usize = 1 << 20;
+
+/// Where a replica keeps its state, as every `serve` subcommand takes it.
+#[derive(clap::Args, Debug)]
+pub struct StorageArgs {
+    /// Keep this replica's state in DIR, created if missing (default: dsys-SYSTEM-ID in the
+    /// working directory). Restarted on the same directory, the replica keeps everything it
+    /// acknowledged.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: started again, the replica has lost its state, and only learns
+    /// the log without serving (tests, benchmarks).
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
+}
+
+impl StorageArgs {
+    /// `--data-dir`, `--in-memory`, or the default directory `dsys-<system>-<id>`.
+    pub fn storage(&self, system: &str, id: u32) -> Storage {
+        match (&self.data_dir, self.in_memory) {
+            (_, true) => Storage::InMemory,
+            (Some(dir), false) => Storage::Dir(dir.clone()),
+            (None, false) => Storage::Dir(PathBuf::from(format!("dsys-{system}-{id}"))),
+        }
+    }
+}
 
 /// A `HOST:PORT` argument, resolved to its first address.
 pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {

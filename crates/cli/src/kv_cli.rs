@@ -17,7 +17,7 @@
 //! fails: then it exits 1 saying so (the cause is logged just before). The client exits 0 once a replica answered, 1 with a
 //! message if none did within `--timeout`, 2 on a usage error.
 
-use crate::args::{clerk_id, cores, parse_addr, parse_text, runtime};
+use crate::args::{StorageArgs, clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use bytes::Bytes;
 use keyspace::{Batch, Cmd, Condition, SetExpiry, Value};
@@ -26,7 +26,6 @@ use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, Storage, TcpClerk}
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -92,25 +91,8 @@ pub struct ServeArgs {
     /// wake-ups (about 20 % more throughput measured on 2 cores).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
-    /// Keep this replica's state in DIR, created if missing (default: dsys-kv-ID in the working
-    /// directory). Restarted on the same directory, the replica keeps every acknowledged write.
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Keep nothing on disk: started again, the replica has lost its state, and only learns
-    /// the log without serving (tests, benchmarks).
-    #[arg(long, conflicts_with = "data_dir")]
-    in_memory: bool,
-}
-
-impl ServeArgs {
-    /// Where the replica keeps its state: `--data-dir`, `--in-memory`, or the default.
-    fn storage(&self) -> Storage {
-        match (&self.data_dir, self.in_memory) {
-            (_, true) => Storage::InMemory,
-            (Some(dir), false) => Storage::Dir(dir.clone()),
-            (None, false) => Storage::Dir(PathBuf::from(format!("dsys-kv-{}", self.id))),
-        }
-    }
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 /// Arguments of the client operations.
@@ -228,7 +210,7 @@ fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_serve_args(&args)?;
     let me = args.peers[args.id as usize];
-    let storage = args.storage();
+    let storage = args.storage.storage("kv", args.id);
     let runtime = runtime(usize::from(args.threads))?;
     runtime.block_on(async {
         let listener = TcpListener::bind(me)

@@ -25,7 +25,9 @@
 //! that left joining again, a Move to a group that is not joined, ...) prints why and exits
 //! 1, as does no answer within `--timeout`; a usage error exits 2.
 
-use crate::args::{check_distinct, check_peers, clerk_id, parse_addr, runtime, stop_signal};
+use crate::args::{
+    StorageArgs, check_distinct, check_peers, clerk_id, parse_addr, runtime, stop_signal,
+};
 use anyhow::Context;
 use rsm::server::{REPLICAS_MAX, Storage};
 use shardmaster::server::{self, TcpClerk};
@@ -33,7 +35,6 @@ use shardmaster::{Config, Gid, Op, Reply};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -99,25 +100,8 @@ struct ServeArgs {
     /// Every replica's peer address (HOST:PORT), in id order, comma-separated.
     #[arg(long, value_delimiter = ',', required = true, value_parser = parse_addr)]
     peers: Vec<SocketAddr>,
-    /// Keep this replica's state in DIR, created if missing (default: dsys-shardmaster-ID in
-    /// the working directory). Restarted on the same directory, it keeps every configuration.
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Keep nothing on disk: started again, the replica has lost its state, and only learns
-    /// the log without serving (tests, benchmarks).
-    #[arg(long, conflicts_with = "data_dir")]
-    in_memory: bool,
-}
-
-impl ServeArgs {
-    /// Where the replica keeps its state: `--data-dir`, `--in-memory`, or the default.
-    fn storage(&self) -> Storage {
-        match (&self.data_dir, self.in_memory) {
-            (_, true) => Storage::InMemory,
-            (Some(dir), false) => Storage::Dir(dir.clone()),
-            (None, false) => Storage::Dir(PathBuf::from(format!("dsys-shardmaster-{}", self.id))),
-        }
-    }
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 /// A group's server address as given: kept as text (the shard master stores it; shardkv
@@ -260,7 +244,7 @@ fn config_json(config: &Config) -> serde_json::Value {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_peers(args.id, &args.peers, REPLICAS_MAX)?;
     let me = args.peers[args.id as usize];
-    let storage = args.storage();
+    let storage = args.storage.storage("shardmaster", args.id);
     runtime(1)?.block_on(async {
         let listener = TcpListener::bind(me)
             .await
