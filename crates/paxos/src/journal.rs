@@ -49,7 +49,10 @@ pub const IDENTITY_FILE: &str = "paxos-identity";
 
 /// The version of the identity file and log format; a directory of another version is refused.
 /// 2: every record ends in [`rpc::record::RECORD_TRAILER`].
-const FORMAT_VERSION: u32 = 2;
+/// 3: kvpaxos log entries and snapshots hold Redis batches and the `keyspace` store. The
+/// journal cannot tell one machine's payloads from another's, so its version covers them: a
+/// directory written before is refused with a clear error instead of being misread.
+const FORMAT_VERSION: u32 = 3;
 
 /// The name of the log file of `generation`. Zero-padded so that names sort like numbers.
 fn log_file(generation: u64) -> String {

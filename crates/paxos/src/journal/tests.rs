@@ -272,6 +272,25 @@ fn another_members_directory_and_incomplete_ones_are_refused() {
     ));
 }
 
+/// A directory of another format version (written by an older build, whose log payloads this
+/// build could misread) is refused, naming the version found and the one read.
+#[test]
+fn a_directory_of_another_format_is_refused() {
+    let mut disk = DiskImage::new();
+    opened(&mut disk);
+    let (records, _) = decode_records(&disk[IDENTITY_FILE]);
+    let mut identity: Identity = postcard::from_bytes(records[0]).expect("decodes");
+    identity.format = FORMAT_VERSION - 1;
+    let payload = postcard::to_stdvec(&identity).expect("encodes");
+    disk.insert(IDENTITY_FILE.into(), rpc::encode_record(&payload));
+    let err = Peer::open(NodeId(0), 3, 7, &disk).expect_err("an older format");
+    let want = format!(
+        "format {} (this build reads {FORMAT_VERSION})",
+        FORMAT_VERSION - 1
+    );
+    assert!(err.to_string().contains(&want), "{err}");
+}
+
 /// After a rotation only the state at and above the base is on disk, in one generation.
 #[test]
 fn rotation_keeps_the_state_above_the_base_in_one_generation() {
