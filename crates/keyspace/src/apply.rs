@@ -17,7 +17,21 @@ impl Keyspace {
     }
 
     /// Runs one command at the current clock.
+    ///
+    /// Commands reach the log from the network, not only through [`crate::parse`], so what
+    /// parse checks is checked again here: a key or pattern over [`crate::MAX_KEY_BYTES`]
+    /// answers an error (values are checked where they are written).
     pub fn apply(&mut self, cmd: &Cmd) -> Value {
+        let pattern_len = match cmd {
+            Cmd::Keys { pattern } => pattern.len(),
+            Cmd::Scan { pattern, .. } => pattern.as_ref().map_or(0, Bytes::len),
+            _ => 0,
+        };
+        if pattern_len > crate::MAX_KEY_BYTES
+            || cmd.keys().iter().any(|k| k.len() > crate::MAX_KEY_BYTES)
+        {
+            return Value::error(errors::key_too_large());
+        }
         match cmd {
             Cmd::Get { key } => Value::bulk_or_nil(self.entry(key).map(|e| &e.value)),
             Cmd::Set {

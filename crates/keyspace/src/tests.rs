@@ -193,6 +193,46 @@ fn values_past_the_limit_are_refused_and_change_nothing() {
     assert!(matches!(parse(&big), Some(Err(e)) if e.starts_with("ERR string exceeds")));
 }
 
+/// Commands built without `parse` (they come from the network) are checked again: an
+/// oversized key answers an error on every path that writes a new key, nothing panics.
+#[test]
+fn oversized_keys_from_the_network_are_refused_at_apply() {
+    let mut s = Keyspace::new();
+    let key = Bytes::from(vec![b'k'; crate::MAX_KEY_BYTES + 1]);
+    let refused = Value::error(format!(
+        "ERR key exceeds maximum allowed size ({} bytes)",
+        crate::MAX_KEY_BYTES
+    ));
+    for cmd in [
+        Cmd::IncrBy {
+            key: key.clone(),
+            by: 1,
+        },
+        Cmd::SetRange {
+            key: key.clone(),
+            offset: 0,
+            value: Bytes::from_static(b"x"),
+        },
+        Cmd::Append {
+            key: key.clone(),
+            value: Bytes::from_static(b"x"),
+        },
+        Cmd::Keys {
+            pattern: key.clone(),
+        },
+        Cmd::Exec {
+            watched: Vec::new(),
+            cmds: vec![Cmd::IncrBy {
+                key: key.clone(),
+                by: 1,
+            }],
+        },
+    ] {
+        assert_eq!(s.apply(&cmd), refused, "{:?}", std::mem::discriminant(&cmd));
+    }
+    assert!(s.is_empty());
+}
+
 #[test]
 fn expiry_follows_the_log_clock() {
     let mut s = Keyspace::new();
