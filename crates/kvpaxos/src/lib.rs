@@ -31,6 +31,6 @@ pub use msg::{Entry, KvError, Msg, Op, Request, Response};
 /// A kvpaxos replica: `rsm`'s replica of the key/value store.
 pub type Replica = rsm::Replica<KvMachine>;
 
-/// A kvpaxos clerk: `rsm`'s clerk of the key/value store. Its output is the value for a Get,
-/// "" for a Put, the value's new length (decimal) for an Append.
+/// A kvpaxos clerk: `rsm`'s clerk of the key/value store. Its output is a [`msg::KvOutput`]:
+/// the lab's answer to a lab operation, or one answer per command of a Redis batch.
 pub type Clerk = rsm::Clerk<KvMachine>;

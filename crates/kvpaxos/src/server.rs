@@ -11,8 +11,8 @@
 //! ```
 //!
 //! The runtime's listener takes both peer connections and clerk requests. A RESP connection
-//! is a client of the local core: it opens sessions and runs each GET/SET/APPEND as a
-//! [`Request`](crate::Request), handed to the core with
+//! is a client of the local core: it opens a session and runs its commands, a batch at a
+//! time, as [`Request`](crate::Request)s handed to the core with
 //! [`NodeHandle::request`](rpc::runtime::NodeHandle::request), so it goes down the very path
 //! a clerk's request takes (the replica's log, its sessions, its linearizability, the
 //! runtime's bound on unanswered requests).
