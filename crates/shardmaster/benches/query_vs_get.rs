@@ -57,7 +57,11 @@ impl Clerk {
     async fn once(&mut self) -> bool {
         match self {
             Clerk::Kv(clerk, i) => {
-                *i = (*i * 6364136223846793005 + 1442695040888963407) % KEYS;
+                // A linear congruential step: it wraps (the test profile checks overflow).
+                *i = i
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+                    % KEYS;
                 let op = kvpaxos::Op::Get { key: key(*i) };
                 matches!(clerk.run_lab(op, OP_DEADLINE).await, Ok(v) if v.len() == 100)
             }
