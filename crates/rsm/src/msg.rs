@@ -92,6 +92,15 @@ pub enum Proposal<C> {
         /// The command.
         cmd: C,
     },
+    /// A command the node driving the replica proposes itself, not a client
+    /// ([`crate::Replica::propose`]): shardkv's reconfigurations and shard hand-offs. It has no
+    /// session and nobody waits for it; the node proposes it again until it sees its effect
+    /// applied, so it may be applied more than once and the machine must make a repeat change
+    /// nothing.
+    Internal {
+        /// The command.
+        cmd: C,
+    },
 }
 
 /// One slot of the replicated log: the value agreed on by Paxos, postcard-encoded.

@@ -420,7 +420,7 @@ fn refusal<O>(key: WaitKey, error: RsmError) -> Response<O> {
 fn proposal_bytes<S: StateMachine>(p: &Proposal<S::Command>) -> usize {
     let payload = match p {
         Proposal::Register { .. } => 0,
-        Proposal::Command { cmd, .. } => S::command_bytes(cmd),
+        Proposal::Command { cmd, .. } | Proposal::Internal { cmd } => S::command_bytes(cmd),
     };
     payload + std::mem::size_of::<Proposal<S::Command>>()
 }

@@ -118,6 +118,10 @@ impl<S: StateMachine> Replica<S> {
                     answer(out, key, w.ids, &result);
                 }
             }
+            Proposal::Internal { cmd } => {
+                // Nobody waits for it; what it changed is the node's to read.
+                let _ = self.machine.apply(slot, cmd);
+            }
         }
     }
 

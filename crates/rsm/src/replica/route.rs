@@ -33,6 +33,23 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// Puts `cmd`, a command of the node driving this replica rather than a client's, on its
+    /// way into the log ([`Proposal::Internal`]): queued if this replica leads, forwarded to the
+    /// leader otherwise. Nobody is answered and nothing retries it: the caller proposes it again
+    /// if it does not see its effect applied in time. False if it went nowhere (no leader is
+    /// known, this replica cannot serve, or the leader's queue is full).
+    pub fn propose(&mut self, cmd: S::Command, out: &mut ReplicaOutbox<S>) -> bool {
+        if self.unavailable {
+            return false;
+        }
+        let sent = self.route(&Proposal::Internal { cmd }, out);
+        let routed = matches!(sent, Some(Sent::Queued | Sent::Forwarded(_)));
+        if sent == Some(Sent::Queued) {
+            self.advance(out);
+        }
+        routed
+    }
+
     /// Per tick: routes again every waiting request whose route has gone stale: never sent, a
     /// forward unapplied for `forward_retry_ticks`, or queued here while this replica no
     /// longer leads. Forwards go in one message. A full queue leaves the rest stale, for the
@@ -78,7 +95,7 @@ impl<S: StateMachine> Replica<S> {
     /// (or can never run). A registration always opens a new session, so it never is.
     pub(super) fn is_settled(&self, p: &Proposal<S::Command>) -> bool {
         match p {
-            Proposal::Register { .. } => false,
+            Proposal::Register { .. } | Proposal::Internal { .. } => false,
             Proposal::Command { session, seq, .. } => match self.sessions.lookup(*session, *seq) {
                 Lookup::Repeat(_) | Lookup::Stale => true,
                 Lookup::Unknown => self.sessions.was_issued(*session),

@@ -280,3 +280,29 @@ fn an_evicted_session_is_refused_not_answered_wrongly() {
         "the evicted session's command did not run"
     );
 }
+
+/// A node's own command goes into the log from a follower as from the leader, answers nobody,
+/// and is applied on every replica; before any leader is known it goes nowhere.
+#[test]
+fn a_proposal_of_the_node_is_applied_everywhere_and_answers_nobody() {
+    let mut rs = cluster(&Config::default());
+    let mut out = Outbox::new();
+    assert!(
+        !rs[2].propose("early".to_string(), &mut out),
+        "no leader known yet"
+    );
+    let _ = register(&mut rs, 0);
+    let mut out = Outbox::new();
+    assert!(rs[2].propose("n".to_string(), &mut out));
+    let mut replies = settle(&mut rs, vec![(NodeId(2), out)]);
+    for _ in 0..50 {
+        if rs.iter().all(|r| r.state().0 == "n") {
+            break;
+        }
+        replies.extend(tick_all(&mut rs));
+    }
+    assert!(replies.is_empty(), "nobody waits for it: {replies:?}");
+    for r in &rs {
+        assert_eq!(r.state().0, "n", "applied on every replica");
+    }
+}
