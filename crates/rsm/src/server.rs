@@ -219,52 +219,12 @@ impl<M: StateMachine + Default + Send + 'static> Server<M> {
     /// # Panics
     /// If called outside a tokio runtime.
     pub fn spawn(config: ServerConfig) -> Result<Server<M>, ServerError> {
-        let count = config.peers.len();
-        if count == 0 || count > REPLICAS_MAX {
-            return Err(ServerError::BadCount(count));
-        }
-        if config.id.index() >= count {
-            return Err(ServerError::BadId {
-                id: config.id.0,
-                count,
-            });
-        }
-        let peer_count = u32::try_from(count).expect("at most REPLICAS_MAX");
-        let open_error = |dir: &Path| {
-            let dir = dir.to_path_buf();
-            move |error| ServerError::Open { dir, error }
-        };
-        let (replica, data_dir) = match &config.storage {
-            Storage::InMemory => {
-                let replica =
-                    Replica::with_config(config.id, peer_count, config.seed, config.config)?;
-                (replica, None)
-            }
-            Storage::Dir(dir) => {
-                let opened = DataDir::open(dir, config.names, config.id, &config.peers)?;
-                let replica = Replica::open(
-                    config.id,
-                    peer_count,
-                    config.seed,
-                    config.config,
-                    &opened.image,
-                )
-                .map_err(open_error(dir))?;
-                (replica, Some(opened))
-            }
-        };
-        let addr = config.peers[config.id.index()];
-        let node_config = NodeConfig {
-            id: config.id,
-            listener: config.listener,
-            peers: config.peers,
-            tick: TICK,
-            data_dir: data_dir.as_ref().map(|d| d.dir.clone()),
-        };
+        let opened = open::<M>(config)?;
+        let addr = opened.addr;
         Ok(Server {
-            node: Arc::new(spawn_node(replica, node_config)),
+            node: Arc::new(spawn_node(opened.replica, opened.node)),
             addr,
-            data_dir,
+            data_dir: opened.data_dir,
             killed: AtomicBool::new(false),
         })
     }
@@ -298,6 +258,76 @@ impl<M: StateMachine + Default + Send + 'static> Server<M> {
             node: self.node.clone(),
         }
     }
+}
+
+/// A replica opened on its storage, with what the runtime needs to run it: the first half of
+/// [`Server::spawn`], for a system whose node wraps the replica (shardkv's server adds the
+/// shard hand-offs around it) and spawns that instead.
+#[derive(Debug)]
+pub struct Opened<M: StateMachine> {
+    /// The replica, restored from its directory if it has one.
+    pub replica: Replica<M>,
+    /// The runtime's settings for it (listener, peers, tick, directory).
+    pub node: NodeConfig,
+    /// The locked data directory, if any; keep it alive as long as the node runs.
+    pub data_dir: Option<DataDir>,
+    /// Its own address, from the peer list.
+    pub addr: SocketAddr,
+}
+
+/// Checks a server's settings and opens its replica: in memory, or from its directory
+/// (created if missing, locked, checked against this system, replica id and peer list).
+///
+/// # Errors
+/// As [`Server::spawn`].
+pub fn open<M: StateMachine + Default>(config: ServerConfig) -> Result<Opened<M>, ServerError> {
+    let count = config.peers.len();
+    if count == 0 || count > REPLICAS_MAX {
+        return Err(ServerError::BadCount(count));
+    }
+    if config.id.index() >= count {
+        return Err(ServerError::BadId {
+            id: config.id.0,
+            count,
+        });
+    }
+    let peer_count = u32::try_from(count).expect("at most REPLICAS_MAX");
+    let open_error = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |error| ServerError::Open { dir, error }
+    };
+    let (replica, data_dir) = match &config.storage {
+        Storage::InMemory => {
+            let replica = Replica::with_config(config.id, peer_count, config.seed, config.config)?;
+            (replica, None)
+        }
+        Storage::Dir(dir) => {
+            let opened = DataDir::open(dir, config.names, config.id, &config.peers)?;
+            let replica = Replica::open(
+                config.id,
+                peer_count,
+                config.seed,
+                config.config,
+                &opened.image,
+            )
+            .map_err(open_error(dir))?;
+            (replica, Some(opened))
+        }
+    };
+    let addr = config.peers[config.id.index()];
+    let node = NodeConfig {
+        id: config.id,
+        listener: config.listener,
+        peers: config.peers,
+        tick: TICK,
+        data_dir: data_dir.as_ref().map(|d| d.dir.clone()),
+    };
+    Ok(Opened {
+        replica,
+        node,
+        data_dir,
+        addr,
+    })
 }
 
 impl<M: StateMachine + Send + 'static> Server<M> {
