@@ -38,7 +38,8 @@ fn carry_out(files: &mut BTreeMap<String, Vec<u8>>, out: &mut Out) -> Vec<Respon
                 .expect("truncated files exist")
                 .truncate(len as usize),
             Effect::Reply { resp, .. } => replies.push(resp),
-            Effect::Send { .. } | Effect::Respond { .. } | Effect::Sync => {}
+            Effect::Send { .. } | Effect::Respond { .. } | Effect::SendTo { .. } | Effect::Sync => {
+            }
         }
     }
     replies

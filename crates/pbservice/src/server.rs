@@ -68,7 +68,8 @@ impl Shell {
                 }
                 Effect::Respond { to, msg } | Effect::Send { to, msg } => self.send(to, msg),
                 Effect::Reply { req, resp } => out.reply(req, resp),
-                Effect::Write { .. }
+                Effect::SendTo { .. }
+                | Effect::Write { .. }
                 | Effect::Remove { .. }
                 | Effect::Append { .. }
                 | Effect::Truncate { .. }

@@ -103,6 +103,7 @@ impl TcpClerk {
         for effect in out.drain(..) {
             match effect {
                 ClientEffect::Request { to, req } => self.request(to, req),
+                ClientEffect::RequestTo { .. } => {}
                 ClientEffect::Complete(value) => done = Some(value),
             }
         }

@@ -10,7 +10,9 @@
 
 mod runner;
 
-pub use runner::{ClientRunner, DEFAULT_REQUEST_TIMEOUT, MAX_OUTSTANDING_REQUESTS};
+pub use runner::{
+    ClientRunner, DEFAULT_REQUEST_TIMEOUT, MAX_ADDRESS_SERVERS, MAX_OUTSTANDING_REQUESTS,
+};
 
 use crate::codec::{self, WireCodec};
 use crate::error::RpcError;

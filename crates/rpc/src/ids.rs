@@ -11,6 +11,11 @@ use std::fmt;
 pub struct NodeId(pub u32);
 
 impl NodeId {
+    /// The sender of a message that came by address ([`crate::Effect::SendTo`]), and of the
+    /// answer to a request by address: not a peer, and not to be answered by id. No cluster
+    /// has this many nodes.
+    pub const EXTERNAL: NodeId = NodeId(u32::MAX);
+
     /// The node's position in a peer list.
     pub fn index(self) -> usize {
         self.0 as usize

@@ -35,6 +35,13 @@
 //!    ends (or replace it with `Write`, or `Remove` it) before it appends to it again: only the
 //!    core knows where its records end, and a driver refuses an `Append` to a file found on
 //!    disk before that. The simulator adds such zeros at every restart to hold cores to it.
+//! 6. Deliver a message sent by address ([`Effect::SendTo`]) to the node at that address, and
+//!    a client's request by address ([`ClientEffect::RequestTo`]) to the server there, with the
+//!    same faults as by id. The receiver sees such a message from [`NodeId::EXTERNAL`], and a
+//!    client sees the answer to such a request from it too: over TCP a connection by address
+//!    names nobody in the receiver's peer list. A `Respond` to `EXTERNAL` is dropped; a core
+//!    answers by address instead, to the reply address the message carries. An address nobody
+//!    listens at loses the message, as a lossy network would.
 
 use crate::ids::{NodeId, ReqId};
 use bytes::Bytes;
@@ -62,6 +69,17 @@ pub enum Effect<M, R> {
         /// The peer whose message is being answered.
         to: NodeId,
         /// The answer.
+        msg: M,
+    },
+    /// Send a message to the node listening at `addr`: a server named by address (as a
+    /// configuration lists it), not one of this node's peers. Delivered like a `Send` (it may be
+    /// lost, duplicated, delayed or reordered), but it arrives from [`NodeId::EXTERNAL`]: it
+    /// names no sender the receiver could answer, so a message that wants an answer carries its
+    /// own reply address (driver contract, step 6).
+    SendTo {
+        /// The destination's address (`host:port` over TCP, a name in the simulator).
+        addr: String,
+        /// The message.
         msg: M,
     },
     /// Answer a client request that arrived through `on_request`.
@@ -134,6 +152,14 @@ impl<M, R> Outbox<M, R> {
     /// Queues the answer to the peer message being handled.
     pub fn respond(&mut self, to: NodeId, msg: M) {
         self.effects.push(Effect::Respond { to, msg });
+    }
+
+    /// Queues a message to the node at address `addr` ([`Effect::SendTo`]).
+    pub fn send_to(&mut self, addr: impl Into<String>, msg: M) {
+        self.effects.push(Effect::SendTo {
+            addr: addr.into(),
+            msg,
+        });
     }
 
     /// Queues the answer to a client request.
@@ -218,6 +244,10 @@ impl<M, R> Outbox<M, R> {
             self.effects.push(match effect {
                 Effect::Send { to, msg } => Effect::Send { to, msg: wrap(msg) },
                 Effect::Respond { to, msg } => Effect::Respond { to, msg: wrap(msg) },
+                Effect::SendTo { addr, msg } => Effect::SendTo {
+                    addr,
+                    msg: wrap(msg),
+                },
                 Effect::Reply { req, resp } => Effect::Reply {
                     req,
                     resp: resp.into(),
@@ -267,6 +297,15 @@ pub enum ClientEffect<Q, O> {
     Request {
         /// The server.
         to: NodeId,
+        /// The request.
+        req: Q,
+    },
+    /// Send a request to the server at `addr` (a server named by address, as a configuration
+    /// lists it). Its answer, if any, comes back through `on_response` from
+    /// [`NodeId::EXTERNAL`].
+    RequestTo {
+        /// The server's address (`host:port` over TCP, a name in the simulator).
+        addr: String,
         /// The request.
         req: Q,
     },

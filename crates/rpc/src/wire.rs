@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! peer connection (node i dials node j, one-way)    client connection (both ways)
+//!   (or, by address: Stranger, then Peer(msg) ...)
 //!   i -> j  Hello { from: i, cluster }                        c -> s  Request { id: 1, body }
 //!   i -> j  Peer(msg)                                  c -> s  Request { id: 2, body }
 //!   i -> j  Peer(msg) ...                              s -> c  Response { id: 2, body }
@@ -55,6 +56,10 @@ pub enum Frame<M, Q, P> {
         /// The answer.
         body: P,
     },
+    /// The first frame of a peer connection by address ([`crate::Effect::SendTo`]): the
+    /// dialler is not in the receiver's peer list, so its messages arrive from
+    /// [`NodeId::EXTERNAL`] and name no one the receiver could take it for.
+    Stranger,
 }
 
 impl<M, Q, P> Frame<M, Q, P> {
@@ -65,6 +70,7 @@ impl<M, Q, P> Frame<M, Q, P> {
             Frame::Peer(_) => "Peer",
             Frame::Request { .. } => "Request",
             Frame::Response { .. } => "Response",
+            Frame::Stranger => "Stranger",
         }
     }
 }

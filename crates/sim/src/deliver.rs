@@ -43,8 +43,9 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 client,
                 to,
                 to_incarnation,
+                by_address,
                 req,
-            } => self.deliver_request(client, to, to_incarnation, req),
+            } => self.deliver_request(client, to, to_incarnation, by_address, req),
             Event::Reply { from, client, resp } => {
                 self.deliver_reply(from, client, resp);
                 None
@@ -107,6 +108,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             to,
             to_incarnation,
             respond,
+            by_address,
             msg,
         } = peer;
         if let Err(cause) = self.peer_check(from, to, to_incarnation, respond) {
@@ -158,7 +160,9 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         let _span =
             tracing::debug_span!("node", seed = self.config.seed, id = %to, now_us = self.now_us)
                 .entered();
-        node.on_message(from, msg, &mut self.node_out);
+        // A message by address names no sender, as over TCP.
+        let from_seen = if by_address { NodeId::EXTERNAL } else { from };
+        node.on_message(from_seen, msg, &mut self.node_out);
         self.apply_node_effects(to, answering);
         Some(to)
     }
@@ -168,6 +172,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         client: ClientId,
         to: NodeId,
         to_incarnation: u32,
+        by_address: bool,
         req: N::Req,
     ) -> Option<NodeId> {
         if let Err(cause) = self.request_check(client, to, to_incarnation) {
@@ -194,6 +199,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             node: to,
             incarnation: to_incarnation,
             reply_lost,
+            by_address,
         };
         self.requests.insert(req_id, pending);
         if self.requests.len() > REQUESTS_PENDING_MAX {

@@ -44,6 +44,8 @@ pub(crate) enum Event<M, Q, R> {
         client: ClientId,
         to: NodeId,
         to_incarnation: u32,
+        /// Sent by address: the answer arrives from [`NodeId::EXTERNAL`].
+        by_address: bool,
         req: Q,
     },
     Reply {
@@ -61,6 +63,9 @@ pub(crate) struct PeerMsg<M> {
     pub(crate) to_incarnation: u32,
     /// True for a `Respond` (an answer), false for a `Send` (a request-like message).
     pub(crate) respond: bool,
+    /// Sent by address ([`rpc::Effect::SendTo`]): the receiver sees it from
+    /// [`NodeId::EXTERNAL`], as over TCP, where a message by address names no sender.
+    pub(crate) by_address: bool,
     pub(crate) msg: M,
 }
 
@@ -93,6 +98,8 @@ pub(crate) struct PendingRequest {
     pub(crate) incarnation: u32,
     /// Unreliable mode decided the reply is lost (SPEC §1.2 step 2).
     pub(crate) reply_lost: bool,
+    /// The request came by address: its answer arrives from [`NodeId::EXTERNAL`].
+    pub(crate) by_address: bool,
 }
 
 /// The deterministic simulator. See the crate documentation for the model.
@@ -117,6 +124,9 @@ pub struct Sim<N: Node, C: Client<Req = N::Req, Resp = N::Resp> = NoClient<N>> {
     pub(crate) node_out: NodeOutbox<N>,
     pub(crate) client_out: ClientOutbox<C>,
     pub(crate) invariant: Option<Invariant<N>>,
+    /// The nodes named by address ([`Sim::set_address`]), for messages and requests sent by
+    /// address.
+    pub(crate) addresses: BTreeMap<String, NodeId>,
     /// The first failure; once set, the run is over and every later step reports it again.
     pub(crate) failure: Option<SimError>,
 }
@@ -148,6 +158,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             node_out: NodeOutbox::<N>::new(),
             client_out: Vec::new(),
             invariant: None,
+            addresses: BTreeMap::new(),
             failure: None,
             config,
         };
@@ -290,6 +301,33 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         self.nodes
             .get(id.index())
             .unwrap_or_else(|| panic!("unknown node {id}"))
+    }
+
+    /// Names node `id` by `addr`, so that messages and requests sent to that address reach it
+    /// (what a configuration lists as a server's `host:port`). A node has one address:
+    /// naming it again replaces the old one.
+    ///
+    /// # Panics
+    /// If `id` is not a node, or another node already has `addr`.
+    pub fn set_address(&mut self, id: NodeId, addr: impl Into<String>) {
+        let addr = addr.into();
+        assert!(
+            id.index() < self.nodes.len(),
+            "set_address: unknown node {id}"
+        );
+        if let Some(other) = self.addresses.get(&addr) {
+            assert_eq!(
+                *other, id,
+                "set_address: {addr:?} is node {other}'s already"
+            );
+        }
+        self.addresses.retain(|_, node| *node != id);
+        self.addresses.insert(addr, id);
+    }
+
+    /// The node named `addr`, if any.
+    pub fn node_at(&self, addr: &str) -> Option<NodeId> {
+        self.addresses.get(addr).copied()
     }
 
     /// The client core `id`, for inspection.

@@ -17,6 +17,9 @@ pub enum DropCause {
     UnreliableRequest,
     /// Unreliable mode let the request execute but lost its answer (SPEC §1.2 step 2).
     UnreliableReply,
+    /// Sent by address ([`rpc::Effect::SendTo`], [`rpc::ClientEffect::RequestTo`]) to an
+    /// address no node has ([`crate::Sim::set_address`]): nothing listens there.
+    UnknownAddress,
 }
 
 /// Dropped messages, counted by cause.
@@ -34,6 +37,8 @@ pub struct DropCounts {
     pub unreliable_request: u64,
     /// See [`DropCause::UnreliableReply`].
     pub unreliable_reply: u64,
+    /// See [`DropCause::UnknownAddress`].
+    pub unknown_address: u64,
 }
 
 impl DropCounts {
@@ -46,6 +51,7 @@ impl DropCounts {
             DropCause::Loss => &mut self.loss,
             DropCause::UnreliableRequest => &mut self.unreliable_request,
             DropCause::UnreliableReply => &mut self.unreliable_reply,
+            DropCause::UnknownAddress => &mut self.unknown_address,
         };
         *counter += 1;
     }
@@ -58,6 +64,7 @@ impl DropCounts {
             + self.loss
             + self.unreliable_request
             + self.unreliable_reply
+            + self.unknown_address
     }
 }
 

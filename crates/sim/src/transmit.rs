@@ -21,6 +21,10 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         for effect in out.drain() {
             match effect {
                 Effect::Send { to, msg } => self.send_peer(id, to, false, msg, None),
+                Effect::SendTo { addr, msg } => match self.node_at(&addr) {
+                    Some(to) => self.send_peer_inner(id, to, false, msg, None, true),
+                    None => self.drop_unaddressed(Endpoint::Node(id), &addr, &msg),
+                },
                 Effect::Respond { to, msg } => match answering {
                     Some(a) if a.to == to && a.lost => {
                         self.drop_msg(
@@ -75,7 +79,11 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         let mut out = std::mem::take(&mut self.client_out);
         for effect in out.drain(..) {
             match effect {
-                ClientEffect::Request { to, req } => self.send_request(id, to, req),
+                ClientEffect::Request { to, req } => self.send_request(id, to, req, false),
+                ClientEffect::RequestTo { addr, req } => match self.node_at(&addr) {
+                    Some(to) => self.send_request(id, to, req, true),
+                    None => self.drop_unaddressed(Endpoint::Client(id), &addr, &req),
+                },
                 ClientEffect::Complete(output) => self.complete(id, output),
             }
         }
@@ -103,6 +111,18 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         });
     }
 
+    /// Drops a message or request sent to an address no node has.
+    fn drop_unaddressed(&mut self, from: Endpoint, addr: &str, what: &dyn std::fmt::Debug) {
+        self.net.dropped.add(DropCause::UnknownAddress);
+        self.trace.record(
+            self.now_us,
+            Kind::Drop,
+            Some(from),
+            None,
+            Some(&format_args!("to unknown address {addr:?}: {what:?}")),
+        );
+    }
+
     /// Sends a peer message. `to_incarnation` pins an answer to the process that asked.
     fn send_peer(
         &mut self,
@@ -112,6 +132,23 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
         msg: N::Msg,
         to_incarnation: Option<u32>,
     ) {
+        self.send_peer_inner(from, to, respond, msg, to_incarnation, false);
+    }
+
+    /// [`Sim::send_peer`], or a `SendTo` when `by_address`.
+    fn send_peer_inner(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        respond: bool,
+        msg: N::Msg,
+        to_incarnation: Option<u32>,
+        by_address: bool,
+    ) {
+        if to == NodeId::EXTERNAL {
+            // An answer to a message that came by address: it names nobody (contract, step 6).
+            return self.drop_unaddressed(Endpoint::Node(from), "EXTERNAL", &msg);
+        }
         assert!(
             to.index() < self.nodes.len(),
             "{from} sent to unknown node {to}: {msg:?}"
@@ -132,6 +169,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 to,
                 to_incarnation,
                 respond,
+                by_address,
                 msg: msg.clone(),
             };
             self.schedule_message(Event::Peer(copy));
@@ -142,11 +180,12 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             to,
             to_incarnation,
             respond,
+            by_address,
             msg,
         }));
     }
 
-    fn send_request(&mut self, client: ClientId, to: NodeId, req: N::Req) {
+    fn send_request(&mut self, client: ClientId, to: NodeId, req: N::Req, by_address: bool) {
         assert!(
             to.index() < self.nodes.len(),
             "client {client} sent to unknown node {to}: {req:?}"
@@ -164,6 +203,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
                 client,
                 to,
                 to_incarnation,
+                by_address,
                 req: req.clone(),
             });
         }
@@ -171,6 +211,7 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             client,
             to,
             to_incarnation,
+            by_address,
             req,
         });
     }
@@ -204,7 +245,13 @@ impl<N: Node, C: Client<Req = N::Req, Resp = N::Resp>> Sim<N, C> {
             self.drop_msg(cause, Endpoint::Node(from), Endpoint::Client(client), &resp);
             return;
         }
-        // Replies are never duplicated: the contract does not make `Resp` cloneable.
+        // Replies are never duplicated: the contract does not make `Resp` cloneable. An answer
+        // to a request by address names no server, as over TCP.
+        let from = if pending.by_address {
+            NodeId::EXTERNAL
+        } else {
+            from
+        };
         self.schedule_message(Event::Reply { from, client, resp });
     }
 

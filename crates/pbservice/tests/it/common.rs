@@ -99,6 +99,7 @@ fn forward(
     f(clerk, &mut inner);
     out.extend(inner.into_iter().map(|effect| match effect {
         ClientEffect::Request { to, req } => ClientEffect::Request { to, req },
+        ClientEffect::RequestTo { addr, req } => ClientEffect::RequestTo { addr, req },
         ClientEffect::Complete(value) => ClientEffect::Complete(Ok(value)),
     }));
 }

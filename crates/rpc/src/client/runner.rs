@@ -11,7 +11,7 @@ use crate::error::RpcError;
 use crate::ids::NodeId;
 use crate::node::{Client, ClientEffect, ClientOutbox};
 use crate::wire::Wire;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -27,10 +27,17 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// network would: a core retrying every tick against dead servers must not pile up tasks.
 pub const MAX_OUTSTANDING_REQUESTS: usize = 256;
 
+/// Servers named by address ([`ClientEffect::RequestTo`]) the runner keeps a connection to.
+/// Why 64: a client talks to the servers of the groups its keys live in; past it the runner
+/// starts over (connections are redialled on use).
+pub const MAX_ADDRESS_SERVERS: usize = 64;
+
 /// Runs operations of a client core against servers over TCP.
 pub struct ClientRunner<C: Client<Req: Wire, Resp: Wire>> {
     core: C,
     servers: Vec<RpcClient<C::Req, C::Resp>>,
+    /// Servers named by address, at most [`MAX_ADDRESS_SERVERS`].
+    by_address: BTreeMap<String, RpcClient<C::Req, C::Resp>>,
     tick: Duration,
     request_timeout: Duration,
     answers_tx: mpsc::Sender<(NodeId, Heard<C::Resp>)>,
@@ -61,6 +68,7 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
         ClientRunner {
             core,
             servers: servers.iter().map(|addr| RpcClient::new(*addr)).collect(),
+            by_address: BTreeMap::new(),
             tick,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             answers_tx,
@@ -150,6 +158,7 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
                             refused.remove(&from);
                             self.core.on_response(from, resp, &mut out);
                         }
+                        Heard::Refused(_) if from == NodeId::EXTERNAL => {}
                         Heard::Refused(err) => {
                             refused.insert(from);
                             if fail_fast && refused.len() == self.servers.len() {
@@ -173,6 +182,7 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
         for effect in out.drain(..) {
             match effect {
                 ClientEffect::Request { to, req } => self.request(to, req),
+                ClientEffect::RequestTo { addr, req } => self.request_to(&addr, req),
                 ClientEffect::Complete(result) => {
                     debug_assert!(output.is_none(), "one invoke completed twice");
                     output = Some(result);
@@ -182,11 +192,34 @@ impl<C: Client<Req: Wire, Resp: Wire>> ClientRunner<C> {
         output
     }
 
+    /// Sends a request to the server at `addr` (a literal `ip:port`); its answer reaches the
+    /// core from [`NodeId::EXTERNAL`]. A refused connection there counts for nothing in
+    /// [`ClientRunner::fail_fast`], which is about the runner's own server list.
+    fn request_to(&mut self, addr: &str, req: C::Req) {
+        let Ok(socket) = addr.parse::<SocketAddr>() else {
+            tracing::warn!(addr, "request to an address that is not ip:port dropped");
+            return;
+        };
+        if !self.by_address.contains_key(addr) && self.by_address.len() >= MAX_ADDRESS_SERVERS {
+            self.by_address.clear();
+        }
+        let server = self
+            .by_address
+            .entry(addr.to_string())
+            .or_insert_with(|| RpcClient::new(socket))
+            .clone();
+        self.spawn_request(NodeId::EXTERNAL, server, req);
+    }
+
     fn request(&mut self, to: NodeId, req: C::Req) {
         let Some(server) = self.servers.get(to.index()).cloned() else {
             tracing::warn!(to = %to, "request to a server outside the list dropped");
             return;
         };
+        self.spawn_request(to, server, req);
+    }
+
+    fn spawn_request(&mut self, to: NodeId, server: RpcClient<C::Req, C::Resp>, req: C::Req) {
         if self.requests.len() >= MAX_OUTSTANDING_REQUESTS {
             tracing::warn!(to = %to, "too many requests in flight; request dropped");
             return;

@@ -57,6 +57,11 @@ pub const MAX_BATCH_INPUTS: usize = 1024;
 /// inputs themselves. One input's own effects are never split, so a batch may exceed it.
 pub const MAX_TURN_BATCH_BYTES: usize = 1 << 20;
 
+/// Outbound links to nodes named by address ([`Effect::SendTo`]) kept at once. Why 64: a node
+/// messages the servers of the groups it trades shards with, a handful of groups of a few
+/// servers; past it the link used longest ago is closed (a message to it later dials again).
+pub const MAX_ADDRESS_PEERS: usize = 64;
+
 /// A call into the core's local API; it returns what to do once its effects are carried out.
 pub(crate) type Job<N> =
     Box<dyn FnOnce(&mut N, &mut NodeOutbox<N>) -> Box<dyn FnOnce() + Send> + Send>;
@@ -74,6 +79,8 @@ type BatchDone = (DiskDir, io::Result<()>);
 enum Outgoing<N: Node> {
     /// A `Send` or `Respond` (to a peer, or to the node itself).
     Message { to: NodeId, msg: N::Msg },
+    /// A `SendTo`: to the node at an address.
+    MessageTo { addr: String, msg: N::Msg },
     /// A `Reply` to a client request.
     Reply { req: ReqId, resp: N::Resp },
     /// The answer of a [`NodeHandle::call`](super::NodeHandle::call), sent once its effects are done.
@@ -97,6 +104,15 @@ pub(crate) enum Input<N: Node> {
     Call(Job<N>),
 }
 
+/// An outbound link to a node named by address.
+struct AddressPeer<M> {
+    queue: mpsc::Sender<M>,
+    /// Stops this link's task alone (a child of the node's token).
+    stop: CancellationToken,
+    /// [`Actor::address_uses`] when it was last used.
+    used: u64,
+}
+
 /// A request the core has not answered yet.
 struct Pending<P> {
     responder: Responder<P>,
@@ -112,6 +128,10 @@ pub(crate) struct Actor<N: WireNode> {
     /// One queue per peer, indexed by node id; `None` at the node's own index.
     peers: Vec<Option<mpsc::Sender<N::Msg>>>,
     peer_tasks: JoinSet<()>,
+    /// Links to nodes by address, at most [`MAX_ADDRESS_PEERS`].
+    address_peers: BTreeMap<String, AddressPeer<N::Msg>>,
+    /// Counts `SendTo`s, to find the link used longest ago.
+    address_uses: u64,
     loopback: VecDeque<N::Msg>,
     /// The disk batches and the effects they hold back.
     commit: GroupCommit<Outgoing<N>>,
@@ -176,6 +196,8 @@ impl<N: WireNode> Actor<N> {
             inbox,
             peers,
             peer_tasks,
+            address_peers: BTreeMap::new(),
+            address_uses: 0,
             loopback: VecDeque::new(),
             commit: GroupCommit::new(),
             in_flight: None,
@@ -411,6 +433,7 @@ impl<N: WireNode> Actor<N> {
                     self.emit(Outgoing::Message { to, msg });
                 }
                 Effect::Reply { req, resp } => self.emit(Outgoing::Reply { req, resp }),
+                Effect::SendTo { addr, msg } => self.emit(Outgoing::MessageTo { addr, msg }),
                 Effect::Write { file, bytes } => self.disk(DiskOp::Write { file, bytes }),
                 Effect::Remove { file } => self.disk(DiskOp::Remove { file }),
                 Effect::Append { file, bytes } => self.disk(DiskOp::Append { file, bytes }),
@@ -433,6 +456,7 @@ impl<N: WireNode> Actor<N> {
     fn carry_out(&mut self, effect: Outgoing<N>) {
         match effect {
             Outgoing::Message { to, msg } => self.send(to, msg),
+            Outgoing::MessageTo { addr, msg } => self.send_to(&addr, msg),
             Outgoing::Reply { req, resp } => self.reply(req, resp),
             Outgoing::CallDone(done) => done(),
         }
@@ -474,6 +498,63 @@ impl<N: WireNode> Actor<N> {
             bump(&self.counters.dropped, 1);
             tracing::trace!(to = %to, "peer queue full; message dropped");
         }
+    }
+
+    /// Sends `msg` to the node at `addr` over a link by address, opening one (and closing the
+    /// one used longest ago, past [`MAX_ADDRESS_PEERS`]) if there is none yet.
+    fn send_to(&mut self, addr: &str, msg: N::Msg) {
+        self.address_uses += 1;
+        let uses = self.address_uses;
+        if !self.address_peers.contains_key(addr) {
+            // Addresses come from configurations, which other nodes wrote: untrusted. Only a
+            // literal `ip:port` is dialled; a name would need DNS, off the actor's path.
+            let Ok(socket) = addr.parse::<SocketAddr>() else {
+                bump(&self.counters.dropped, 1);
+                tracing::warn!(addr, "message to an address that is not ip:port dropped");
+                return;
+            };
+            if self.address_peers.len() >= MAX_ADDRESS_PEERS {
+                let oldest = self
+                    .address_peers
+                    .iter()
+                    .min_by_key(|(_, p)| p.used)
+                    .map(|(a, _)| a.clone())
+                    .expect("the table is full, so not empty");
+                if let Some(closed) = self.address_peers.remove(&oldest) {
+                    closed.stop.cancel();
+                }
+                // Reap the tasks of links closed before, so finished ones do not pile up.
+                while self.peer_tasks.try_join_next().is_some() {}
+            }
+            let (tx, rx) = mpsc::channel(peer::PEER_QUEUE_CAPACITY);
+            let stop = self.stop.child_token();
+            let link = PeerLink {
+                me: self.id,
+                cluster: Arc::new(Vec::new()),
+                to: NodeId::EXTERNAL,
+                addr: socket,
+                stop: stop.clone(),
+                counters: self.counters.clone(),
+            };
+            let span = tracing::debug_span!("peer by address", %socket);
+            self.peer_tasks.spawn(peer::run(link, rx).instrument(span));
+            let link = AddressPeer {
+                queue: tx,
+                stop,
+                used: uses,
+            };
+            self.address_peers.insert(addr.to_string(), link);
+        }
+        let link = self.address_peers.get_mut(addr).expect("inserted above");
+        link.used = uses;
+        if link.queue.try_send(msg).is_err() {
+            bump(&self.counters.dropped, 1);
+            tracing::trace!(addr, "queue to an address full; message dropped");
+        }
+        assert!(
+            self.address_peers.len() <= MAX_ADDRESS_PEERS,
+            "address links bound"
+        );
     }
 
     fn reply(&mut self, req: ReqId, resp: N::Resp) {

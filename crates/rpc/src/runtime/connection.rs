@@ -116,10 +116,14 @@ async fn serve_frames<N: WireNode>(
             kind: "Hello",
             context: "from this node itself or from outside the cluster",
         }),
+        Frame::Stranger => {
+            tracing::debug!("peer connection by address");
+            serve_peer(framed, shared, NodeId::EXTERNAL).await
+        }
         Frame::Request { id, body } => serve_client(framed, shared, id, body).await,
         other => Err(RpcError::UnexpectedFrame {
             kind: other.kind(),
-            context: "as the first frame (expected Hello or Request)",
+            context: "as the first frame (expected Hello, Stranger or Request)",
         }),
     }
 }

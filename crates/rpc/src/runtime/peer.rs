@@ -54,10 +54,18 @@ pub(crate) struct PeerLink {
     pub(crate) me: NodeId,
     /// Every node's address, in this node's order (sent in the `Hello`).
     pub(crate) cluster: Arc<Vec<SocketAddr>>,
+    /// The peer's id, or [`NodeId::EXTERNAL`] for a link by address.
     pub(crate) to: NodeId,
     pub(crate) addr: SocketAddr,
     pub(crate) stop: CancellationToken,
     pub(crate) counters: Arc<Counters>,
+}
+
+impl PeerLink {
+    /// True for a link to a node named by address, not one of the peers.
+    fn by_address(&self) -> bool {
+        self.to == NodeId::EXTERNAL
+    }
 }
 
 /// Why one connection ended.
@@ -70,7 +78,7 @@ enum Ended {
 
 /// Keeps a connection to `link.to` and sends everything queued, until the node stops.
 pub(crate) async fn run<M: Wire>(link: PeerLink, mut queue: mpsc::Receiver<M>) {
-    let seed = (u64::from(link.me.0) << 32) | u64::from(link.to.0);
+    let seed = (u64::from(link.me.0) << 32) ^ u64::from(link.to.0) ^ u64::from(link.addr.port());
     let mut backoff = Backoff::new(RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX, seed);
     loop {
         let ended = tokio::select! {
@@ -110,9 +118,13 @@ async fn connect_and_pump<M: Wire>(
     bump(&link.counters.peer_connects, 1);
     let (mut read_half, write_half) = stream.into_split();
     let mut sink = FramedWrite::new(write_half, WireCodec::<Never>::new());
-    let hello = PeerFrame::<M>::Hello {
-        from: link.me,
-        cluster: link.cluster.to_vec(),
+    let hello = if link.by_address() {
+        PeerFrame::<M>::Stranger
+    } else {
+        PeerFrame::<M>::Hello {
+            from: link.me,
+            cluster: link.cluster.to_vec(),
+        }
     };
     if let Err(err) = write_batch(
         &mut sink,

@@ -4,6 +4,7 @@
 //! the condition itself, e.g. a request the toy core answers only once the condition holds) and
 //! is bounded by a `tokio::time::timeout` guard, so a bug fails a test instead of hanging it.
 
+mod by_address;
 mod codec_props;
 mod common;
 mod disk;

@@ -2,6 +2,7 @@
 //! clerk) under every fault the simulator offers, each checked against the counts it must give.
 #![allow(clippy::unwrap_used)] // Tests may unwrap (STYLE 2.5).
 
+mod addresses;
 mod bounds;
 mod clients;
 mod determinism;
