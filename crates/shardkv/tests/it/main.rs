@@ -8,3 +8,4 @@ mod world;
 mod sim_basic;
 mod sim_concurrent;
 mod sim_move;
+mod tcp_cluster;
