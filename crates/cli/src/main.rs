@@ -8,6 +8,7 @@ mod kv_cli;
 mod mapreduce_cli;
 mod paxos_demo;
 mod pb_cli;
+mod shardkv_cli;
 mod shardmaster_cli;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
     Kv(kv_cli::KvCommand),
     /// The shard master: replicas and a client for Join, Leave, Move and Query (SPEC §7).
     Shardmaster(shardmaster_cli::ShardmasterArgs),
+    /// The sharded key/value store: servers of replica groups and a client (SPEC §8).
+    Shardkv(shardkv_cli::ShardkvArgs),
     /// Throughput and latency of a key/value service under load, with a Redis baseline.
     Bench(bench_cli::BenchArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Pb(command) => pb_cli::run_pb(command),
         Command::Kv(command) => kv_cli::run(command),
         Command::Shardmaster(args) => shardmaster_cli::run(args),
+        Command::Shardkv(args) => shardkv_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
     };
     match result {

@@ -18,6 +18,7 @@ use shardmaster::{ConfigNum, Gid, Op, Reply, ShardMachine};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -67,6 +68,8 @@ pub struct Server {
     addr: SocketAddr,
     data_dir: Option<DataDir>,
     poller: JoinHandle<()>,
+    /// Set by [`Server::kill`]: a stop that was asked for.
+    killed: AtomicBool,
 }
 
 impl Server {
@@ -100,6 +103,7 @@ impl Server {
             addr: opened.addr,
             data_dir: opened.data_dir,
             poller,
+            killed: AtomicBool::new(false),
         })
     }
 
@@ -115,8 +119,25 @@ impl Server {
 
     /// Stops the server abruptly, as a crash would.
     pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
         self.poller.abort();
         self.node.kill();
+    }
+
+    /// Waits until the server's node stops on its own (a failed write or fsync of its data
+    /// directory, or a crash; the runtime logs why). Never returns after [`Server::kill`].
+    pub async fn stopped(&self) {
+        let mut poll = tokio::time::interval(rsm::server::STOPPED_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            if self.killed.load(Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
+            if self.node.is_finished() {
+                return;
+            }
+        }
     }
 
     /// True once the server's node has stopped.
