@@ -133,3 +133,42 @@ pub async fn stop_signal() -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     }
 }
+
+/// Prints the answer of a one-command client (`dsys kv`, `dsys shardkv`): an error exits 1
+/// with its text, nil prints `(nil)` on stderr, and with `prints` (GET, DEL) a value prints
+/// raw on stdout, a number in decimal.
+///
+/// # Errors
+/// The answer's error, or a failed write to stdout.
+pub fn print_answer(answer: keyspace::Value, prints: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match answer {
+        keyspace::Value::Error(text) => anyhow::bail!("{text}"),
+        keyspace::Value::Nil => eprintln!("(nil)"),
+        keyspace::Value::Bulk(value) if prints => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&value)?;
+            out.write_all(b"\n")?;
+        }
+        keyspace::Value::Int(n) if prints => println!("{n}"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A server's readiness line (`PREFIX listening on ADDR data DIR`, or `in memory`), printed
+/// and flushed: scripts and tests wait for it.
+///
+/// # Errors
+/// If stdout cannot be written.
+pub fn announce(prefix: &str, addr: SocketAddr, storage: &Storage) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut line = format!("{prefix} listening on {addr}");
+    match storage {
+        Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
+        Storage::InMemory => line.push_str(" in memory"),
+    }
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{line}").context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")
+}

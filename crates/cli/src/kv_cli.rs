@@ -20,7 +20,7 @@
 use crate::args::{StorageArgs, clerk_id, cores, parse_addr, parse_text, runtime};
 use anyhow::Context;
 use bytes::Bytes;
-use keyspace::{Batch, Cmd, Condition, SetExpiry, Value};
+use keyspace::{Batch, Cmd, Condition, SetExpiry};
 use kvpaxos::msg::KvCommand as LogCommand;
 use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, Storage, TcpClerk};
 use std::collections::HashSet;
@@ -156,18 +156,7 @@ pub fn run(command: KvCommand) -> anyhow::Result<()> {
         kvpaxos::msg::KvOutput::Redis(mut answers) if answers.len() == 1 => answers.remove(0),
         other => anyhow::bail!("the replica answered {other:?}"),
     };
-    match answer {
-        Value::Error(text) => anyhow::bail!("{text}"),
-        Value::Nil => eprintln!("(nil)"),
-        Value::Bulk(value) if prints => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&value)?;
-            out.write_all(b"\n")?;
-        }
-        Value::Int(n) if prints => println!("{n}"),
-        _ => {}
-    }
-    Ok(())
+    crate::args::print_answer(answer, prints)
 }
 
 /// Checks `--peers` and the id against it: every error names the offending value.

@@ -26,14 +26,13 @@ use crate::args::{
 };
 use anyhow::Context;
 use bytes::Bytes;
-use keyspace::{Batch, Cmd, Condition, SetExpiry, Value};
+use keyspace::{Batch, Cmd, Condition, SetExpiry};
 use kvpaxos::msg::{KvCommand, KvOutput};
-use rsm::server::{REPLICAS_MAX, Storage};
+use rsm::server::REPLICAS_MAX;
 use shardkv::Mapping;
 use shardkv::server::{DIR_NAMES, Server, ServerConfig};
 use shardkv::tcp_clerk::TcpClerk;
 use shardmaster::Gid;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -144,18 +143,7 @@ pub fn run(args: ShardkvArgs) -> anyhow::Result<()> {
         KvOutput::Redis(mut answers) if answers.len() == 1 => answers.remove(0),
         other => anyhow::bail!("the group answered {other:?}"),
     };
-    match answer {
-        Value::Error(text) => anyhow::bail!("{text}"),
-        Value::Nil => eprintln!("(nil)"),
-        Value::Bulk(value) if prints => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&value)?;
-            out.write_all(b"\n")?;
-        }
-        Value::Int(n) if prints => println!("{n}"),
-        _ => {}
-    }
-    Ok(())
+    crate::args::print_answer(answer, prints)
 }
 
 fn serve(args: ServeArgs, shardmasters: Vec<SocketAddr>) -> anyhow::Result<()> {
@@ -184,14 +172,8 @@ fn serve(args: ServeArgs, shardmasters: Vec<SocketAddr>) -> anyhow::Result<()> {
             shardmasters,
         };
         let server = Server::spawn(config).context("starting the server")?;
-        let mut line = format!("shardkv group {gid} replica {} listening on {me}", args.id);
-        match &storage {
-            Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
-            Storage::InMemory => line.push_str(" in memory"),
-        }
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "{line}").context("writing to stdout")?;
-        stdout.flush().context("writing to stdout")?;
+        let prefix = format!("shardkv group {gid} replica {}", args.id);
+        crate::args::announce(&prefix, me, &storage)?;
         tokio::select! {
             signal = stop_signal() => signal,
             () = server.stopped() => Err(anyhow::anyhow!(

@@ -258,14 +258,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             storage.clone(),
         )
         .context("starting the replica")?;
-        let mut line = format!("shardmaster replica {} listening on {me}", args.id);
-        match &storage {
-            Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
-            Storage::InMemory => line.push_str(" in memory"),
-        }
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "{line}").context("writing to stdout")?;
-        stdout.flush().context("writing to stdout")?;
+        crate::args::announce(&format!("shardmaster replica {}", args.id), me, &storage)?;
         tokio::select! {
             signal = stop_signal() => signal,
             () = server.stopped() => Err(stopped_error(args.id, &storage)),
