@@ -185,7 +185,10 @@ impl KvServer {
             let submitter = Submitter {
                 inner: server.submitter(),
             };
-            tokio::spawn(resp_front::serve(listener, submitter))
+            tokio::spawn(resp_front::serve(
+                listener,
+                resp_front::LocalReplica::new(submitter),
+            ))
         });
         Ok(KvServer {
             server,

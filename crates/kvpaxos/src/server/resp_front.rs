@@ -2,9 +2,12 @@
 //! libraries (redis-py, the Rust `redis` crate) talk to the replicated store, in RESP2 or, after
 //! `HELLO 3`, RESP3.
 //!
-//! Each connection is a client of the local replica with one session of its own. Store
-//! commands (GET, SET, DEL, INCR, EXPIRE, SCAN, ...; crate `keyspace`) go through the log, so
-//! whichever replica a client reaches, it sees the same linearizable store. What clients send
+//! The shell is one for every replicated store: what runs a connection's store commands is a
+//! [`Backend`]. For kvpaxos ([`LocalReplica`]) each connection is a client of the local
+//! replica with one session of its own, and store commands (GET, SET, DEL, INCR, EXPIRE,
+//! SCAN, ...; crate `keyspace`) go through the log, so whichever replica a client reaches, it
+//! sees the same linearizable store. For shardkv the backend routes each command to the group
+//! that owns its key. What clients send
 //! about the connection itself (`HELLO`, `CLIENT ...`, `RESET`) is answered by the
 //! connection's [`ClientState`]; PING, ECHO, SELECT, QUIT, the `CONFIG GET`/`COMMAND` probes,
 //! unknown commands and wrong arity locally ([`Command::local_reply`]), and the connection
@@ -21,9 +24,10 @@
 //! when the first is answered. A pipeline of 16 commands therefore costs about two log entries,
 //! not 16. Replies go out in command order.
 //!
-//! A batch that times out leaves its session in place: its number is spent, so if it is applied
-//! later it is applied before any later batch of the connection or not at all (`rsm` runs a
-//! session's commands only in increasing order), and order still holds.
+//! A batch that times out leaves its session in place (the backend's to keep): for kvpaxos its
+//! number is spent, so if it is applied later it is applied before any later batch of the
+//! connection or not at all (`rsm` runs a session's commands only in increasing order), and
+//! order still holds.
 //!
 //! # Transactions
 //! `MULTI` starts queueing (each command answers `+QUEUED`), `EXEC` sends the queue as one
@@ -47,8 +51,10 @@
 // The shell reads the wall clock to stamp batches; the store itself never does.
 #![allow(clippy::disallowed_methods)]
 
-use super::{SubmitError, Submitter};
-use crate::msg::{KvCommand, KvError, KvOutput};
+mod local;
+
+pub use local::LocalReplica;
+
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -89,14 +95,45 @@ pub const OP_DEADLINE: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (out of descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// What a batch's future yields: the answers, or the one error every command of it gets; and
+/// the session to keep.
+pub type Answered<S> = (Result<Vec<Value>, Reply>, S);
+
+/// What runs a connection's store commands: the local replica's log (kvpaxos's
+/// [`LocalReplica`]) or the groups of a sharded cluster (shardkv). Cheap to clone: every
+/// connection holds one.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// What a connection keeps from one batch to the next (its sessions in the log).
+    type Session: Default + Send + 'static;
+
+    /// Runs `batch` after every earlier batch of the connection and answers one value per
+    /// command, in order (a command that was refused answers [`Value::Error`]), or one reply
+    /// for the whole batch (it did not run, or may have: see the module docs). Gives the
+    /// session back for the next batch.
+    fn run(
+        &self,
+        session: Self::Session,
+        batch: Batch,
+        deadline: Duration,
+    ) -> BoxFuture<'static, Answered<Self::Session>>;
+
+    /// `INFO`'s sections about the store, those wanted: `# Replication` (this replica's role)
+    /// and `# Keyspace`, in Redis's layout.
+    fn info(&self, replication: bool, keyspace: bool) -> BoxFuture<'static, Result<String, Reply>>;
+}
+
 /// Accepts RESP connections on `listener` until the task is aborted; aborting it also ends
 /// every connection (they live in its `JoinSet`).
-pub async fn serve(listener: TcpListener, submitter: Submitter) {
-    serve_with_deadline(listener, submitter, OP_DEADLINE).await;
+pub async fn serve<B: Backend>(listener: TcpListener, backend: B) {
+    serve_with_deadline(listener, backend, OP_DEADLINE).await;
 }
 
 /// [`serve`] with another per-operation deadline than [`OP_DEADLINE`] (tests).
-pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, deadline: Duration) {
+pub async fn serve_with_deadline<B: Backend>(
+    listener: TcpListener,
+    backend: B,
+    deadline: Duration,
+) {
     let slots = Arc::new(Semaphore::new(RESP_CONNECTIONS_MAX));
     let server = Arc::new(ServerFacts {
         started: tokio::time::Instant::now(),
@@ -130,7 +167,7 @@ pub async fn serve_with_deadline(listener: TcpListener, submitter: Submitter, de
         };
         let _ = socket.set_nodelay(true);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let connection = Connection::new(submitter.clone(), deadline, id, server.clone());
+        let connection = Connection::new(backend.clone(), deadline, id, server.clone());
         connections.spawn(connection.run(socket, permit));
     }
 }
@@ -197,38 +234,32 @@ struct Transaction {
     refused: bool,
 }
 
-/// What a batch's future yields: the answers, or the one error every command of it gets; and
-/// the session to keep.
-type Answered = (Result<Vec<Value>, Reply>, Option<u64>);
 
 /// One RESP connection.
-struct Connection {
-    submitter: Submitter,
+struct Connection<B: Backend> {
+    backend: B,
     deadline: Duration,
     /// The connection's id, name, library and protocol, as of the last command admitted.
     state: ClientState,
     connected: tokio::time::Instant,
     server: Arc<ServerFacts>,
-    /// The connection's session in the log, once opened.
-    session: Option<u64>,
-    /// The session's last command number.
-    seq: u64,
+    /// The connection's sessions, kept by the backend; `None` while a batch is in flight.
+    session: Option<B::Session>,
     /// The transaction being queued, after MULTI.
     multi: Option<Transaction>,
     /// The keys WATCH read, with their versions.
     watched: Vec<(Bytes, u64)>,
 }
 
-impl Connection {
-    fn new(submitter: Submitter, deadline: Duration, id: u64, server: Arc<ServerFacts>) -> Self {
+impl<B: Backend> Connection<B> {
+    fn new(backend: B, deadline: Duration, id: u64, server: Arc<ServerFacts>) -> Self {
         Connection {
-            submitter,
+            backend,
             deadline,
             state: ClientState::new(id),
             connected: tokio::time::Instant::now(),
             server,
-            session: None,
-            seq: 0,
+            session: Some(B::Session::default()),
             multi: None,
             watched: Vec::new(),
         }
@@ -240,7 +271,7 @@ impl Connection {
         let mut writer = FramedWrite::new(write, RespCodec::new());
         // The batch being filled, and the one in the log with the replies it owes.
         let mut next = Pending::default();
-        let mut in_flight: Option<(Pending, BoxFuture<'static, Answered>)> = None;
+        let mut in_flight: Option<(Pending, BoxFuture<'static, Answered<B::Session>>)> = None;
         // Set once the client has sent all it will: EOF, QUIT, or a protocol error to report
         // after everything else.
         let mut finished: Option<Option<Reply>> = None;
@@ -283,7 +314,7 @@ impl Connection {
                 {
                     let (batch, _) = in_flight.take().expect("guarded");
                     let (answers, session) = answered;
-                    self.session = session;
+                    self.session = Some(session);
                     if self.write(&mut writer, batch, answers).await.is_err() {
                         return;
                     }
@@ -399,51 +430,18 @@ impl Connection {
         }
     }
 
-    /// Sends `cmds` as the session's next command, opening the session first if needed.
-    fn submit(&mut self, cmds: Vec<Cmd>) -> BoxFuture<'static, Answered> {
-        let submitter = self.submitter.clone();
-        let deadline = self.deadline;
-        let session = self.session;
-        // The number is spent whatever happens, so a batch that timed out can never apply
-        // after a later one.
-        self.seq += 1;
-        let seq = if session.is_some() { self.seq } else { 1 };
-        if session.is_none() {
-            self.seq = 1;
-        }
+    /// Hands `cmds` to the backend as the connection's next batch, stamped with this
+    /// machine's clock (the store's clock is the largest stamp in its log).
+    fn submit(&mut self, cmds: Vec<Cmd>) -> BoxFuture<'static, Answered<B::Session>> {
+        let session = self
+            .session
+            .take()
+            .expect("one batch in flight at a time, and the session is back before the next");
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let count = cmds.len();
-        async move {
-            let started = tokio::time::Instant::now();
-            let session = match session {
-                Some(session) => session,
-                None => match submitter.register(deadline).await {
-                    Ok(Ok(session)) => session,
-                    Ok(Err(err)) => return (Err(refused_reply(err)), None),
-                    Err(err) => return (Err(no_answer_reply(err)), None),
-                },
-            };
-            let deadline = deadline.saturating_sub(started.elapsed());
-            let cmd = KvCommand::Redis(Batch { now_ms, cmds });
-            match submitter.submit(session, seq, cmd, deadline).await {
-                Ok(Ok(KvOutput::Redis(values))) if values.len() == count => {
-                    (Ok(values), Some(session))
-                }
-                Ok(Ok(other)) => (
-                    Err(Reply::error(format!("ERR the store answered {other:?}"))),
-                    Some(session),
-                ),
-                // An evicted session ran nothing; the next batch opens a new one.
-                Ok(Err(KvError::SessionExpired)) => {
-                    (Err(refused_reply(KvError::SessionExpired)), None)
-                }
-                Ok(Err(err)) => (Err(refused_reply(err)), Some(session)),
-                Err(err) => (Err(no_answer_reply(err)), Some(session)),
-            }
-        }
-        .boxed()
+        self.backend
+            .run(session, Batch { now_ms, cmds }, self.deadline)
     }
 
     /// Writes the replies `batch` owes, in order, then flushes once.
@@ -486,12 +484,10 @@ impl Connection {
                     Ok(other) => Reply::error(format!("ERR WATCH got {other:?}")),
                     Err(reply) => reply,
                 },
-                Owed::Info(sections) => {
-                    match info(&self.submitter, &self.server, &sections).await {
-                        Ok(text) => Reply::Bulk(Bytes::from(text)),
-                        Err(err) => no_answer_reply(err),
-                    }
-                }
+                Owed::Info(sections) => match info(&self.backend, &self.server, &sections).await {
+                    Ok(text) => Reply::Bulk(Bytes::from(text)),
+                    Err(reply) => reply,
+                },
             };
             writer.feed(reply).await?;
         }
@@ -501,12 +497,12 @@ impl Connection {
 
 /// The `INFO` text for `sections`, in Redis's layout: a `# Name` header per section, then
 /// `field:value` lines, sections apart by a blank line. The replication and keyspace fields
-/// come from the core (asked only if wanted); `role:leader|follower` is what scripts grep.
-async fn info(
-    submitter: &Submitter,
+/// come from the backend (asked only if wanted); `role:leader|follower` is what scripts grep.
+async fn info<B: Backend>(
+    backend: &B,
     server: &ServerFacts,
     sections: &[Bytes],
-) -> Result<String, SubmitError> {
+) -> Result<String, Reply> {
     let mut parts = Vec::new();
     if info_wants(sections, "server") {
         parts.push(format!(
@@ -528,41 +524,9 @@ async fn info(
     let replication = info_wants(sections, "replication");
     let keyspace = info_wants(sections, "keyspace");
     if replication || keyspace {
-        let status = submitter.status().await?;
-        if replication {
-            parts.push(status.replication_info());
-        }
-        if keyspace {
-            parts.push(status.keyspace_info());
-        }
+        parts.push(backend.info(replication, keyspace).await?);
     }
     Ok(parts.join("\r\n"))
-}
-
-/// The reply for a request the replica refused: it did not run.
-fn refused_reply(err: KvError) -> Reply {
-    match err {
-        KvError::Busy => Reply::error("TRYAGAIN the replica is busy: the command did not run"),
-        KvError::SessionExpired => Reply::error(
-            "TRYAGAIN the connection's session was evicted (many clients came since): \
-             the command did not run",
-        ),
-        KvError::Unavailable => Reply::error(format!(
-            "CLUSTERDOWN {err}: the command did not run; try another replica"
-        )),
-    }
-}
-
-/// The reply for a request that got no answer: it may have run.
-fn no_answer_reply(err: SubmitError) -> Reply {
-    match err {
-        SubmitError::Timeout => {
-            Reply::error("TIMEOUT no answer from the log in time (the command may still happen)")
-        }
-        SubmitError::Shutdown => Reply::error(
-            "TIMEOUT the replica stopped or dropped the request (the command may have happened)",
-        ),
-    }
 }
 
 fn protocol_error(err: &resp::RespError) -> Reply {

@@ -83,7 +83,7 @@ async fn unanswered_operation_times_out_with_an_error_reply() {
     let addr = listener.local_addr().unwrap();
     let front = tokio::spawn(super::serve_with_deadline(
         listener,
-        servers[0].submitter(),
+        super::LocalReplica::new(servers[0].submitter()),
         Duration::from_millis(300),
     ));
     let mut c = TcpStream::connect(addr).await.unwrap();
