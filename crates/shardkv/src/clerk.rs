@@ -59,6 +59,9 @@ pub struct Clerk {
     sessions: BTreeMap<Gid, GroupSession>,
     next_seq: u64,
     op: Option<Pending>,
+    /// The address tried first in a group that lists it: a front door on a replica asks its
+    /// own replica first.
+    preferred: Option<String>,
 }
 
 impl Clerk {
@@ -72,6 +75,31 @@ impl Clerk {
             sessions: BTreeMap::new(),
             next_seq: 1,
             op: None,
+            preferred: None,
+        }
+    }
+
+    /// The clerk's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Tries `addr` first in a group that lists it (then that group's next servers in turn).
+    #[must_use]
+    pub fn preferring(mut self, addr: String) -> Self {
+        self.preferred = Some(addr);
+        self
+    }
+
+    /// Gives up the command in progress (its caller stopped waiting), so that the clerk can
+    /// run the next one. The next command gets a higher number, so if the abandoned one still
+    /// runs, it runs before the next on its shard or not at all (the shard's client table
+    /// refuses a command older than the clerk's latest).
+    pub fn abandon(&mut self) {
+        if let Some(op) = self.op.take()
+            && let Some(gid) = op.gid
+        {
+            self.next_request(gid);
         }
     }
 
@@ -121,7 +149,8 @@ impl Clerk {
             Err(refusal) => return Some(Err(refusal)),
         };
         let gid = config.shards[shard as usize];
-        let servers = config.groups.get(&gid)?;
+        // A group with no servers cannot be reached: wait for another configuration.
+        let servers = config.groups.get(&gid).filter(|s| !s.is_empty())?;
         Some(Ok((gid, servers.as_slice())))
     }
 
@@ -137,8 +166,13 @@ impl Clerk {
             None => return, // No configuration, or the shard has no group yet: wait for one.
             Some(Err(refusal)) => return self.complete(Err(refusal), out),
             Some(Ok((gid, servers))) => {
+                let first = self
+                    .preferred
+                    .as_ref()
+                    .and_then(|p| servers.iter().position(|s| s == p))
+                    .unwrap_or(0);
                 let server = self.sessions.get(&gid).map_or(0, |s| s.server);
-                (gid, servers[server % servers.len()].clone())
+                (gid, servers[(first + server) % servers.len()].clone())
             }
         };
         let session = self.sessions.get(&gid).copied().unwrap_or_default();

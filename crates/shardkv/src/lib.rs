@@ -33,14 +33,18 @@
 //! - When the last group leaves, its shards stay parked with it (no group is left to take
 //!   them); a group joining later starts those shards empty unless it is the one that parked
 //!   them.
+//! - A command whose keys are in more than one shard is refused, never run across groups
+//!   (the Redis front door answers `-CROSSSLOT`, as Redis Cluster does); see [`front`].
 //! - A shard's client table keeps the latest command of at most [`clients::CLIENTS_MAX`]
 //!   clerks.
 
 pub mod clerk;
 pub mod clients;
+pub mod front;
 pub mod machine;
 pub mod msg;
 pub mod node;
+pub mod router;
 pub mod server;
 pub mod shard;
 pub mod tcp_clerk;

@@ -229,9 +229,25 @@ pub fn shard_of_command(cmd: &KvCommand, mapping: Mapping, shards: u32) -> Resul
             Refusal::CrossShard
         });
     }
-    let mut shards_named = keys_of(cmd)
-        .into_iter()
-        .map(|k| mapping.shard_of(k, shards));
+    shard_of_keys(keys_of(cmd), mapping, shards)
+}
+
+/// The one shard every key of a single Redis command is in (the front door cuts a pipeline
+/// into runs of one shard with it).
+///
+/// # Errors
+/// [`Refusal::NoKey`] if it names no key, [`Refusal::CrossShard`] if its keys are in more than
+/// one shard.
+pub fn shard_of_cmd(cmd: &keyspace::Cmd, mapping: Mapping, shards: u32) -> Result<u32, Refusal> {
+    shard_of_keys(cmd.keys().into_iter().map(|k| k.as_ref()), mapping, shards)
+}
+
+fn shard_of_keys<'k>(
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    mapping: Mapping,
+    shards: u32,
+) -> Result<u32, Refusal> {
+    let mut shards_named = keys.into_iter().map(|k| mapping.shard_of(k, shards));
     let first = shards_named.next().ok_or(Refusal::NoKey)?;
     if shards_named.all(|s| s == first) {
         Ok(first)

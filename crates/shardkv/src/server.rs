@@ -7,11 +7,15 @@
 //!  clerks (Request{gid, ..}) ──┴─▶ runtime: actor owns the ShardKvNode
 //!                                    ▲ offer_config
 //!  shard master ◀── Query(n) ── poller task (every POLL, a TcpClerk of the shard master)
+//!  redis-cli, redis-py ──▶ RESP front door (optional) ── Router ──▶ this replica, other groups
 //! ```
 
+use crate::front::ShardedStore;
 use crate::machine::ShardKvMachine;
 use crate::msg::Mapping;
 use crate::node::{Identity, ShardKvNode};
+use crate::router::Router;
+use kvpaxos::server::resp_front;
 use rpc::runtime::{NodeHandle, spawn_node};
 use rsm::server::{DataDir, ServerError, TcpClerk};
 use shardmaster::{ConfigNum, Gid, Op, Reply, ShardMachine};
@@ -20,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// How often a server asks the shard master for the next configuration (SPEC §8.1).
@@ -60,6 +65,8 @@ pub struct ServerConfig {
     pub mapping: Mapping,
     /// The shard master's replicas.
     pub shardmasters: Vec<SocketAddr>,
+    /// The Redis-protocol front door, if any ([`crate::front`]).
+    pub resp: Option<TcpListener>,
 }
 
 /// A running shardkv server. Dropping it kills the server.
@@ -68,6 +75,7 @@ pub struct Server {
     addr: SocketAddr,
     data_dir: Option<DataDir>,
     poller: JoinHandle<()>,
+    resp: Option<(SocketAddr, JoinHandle<()>)>,
     /// Set by [`Server::kill`]: a stop that was asked for.
     killed: AtomicBool,
 }
@@ -97,14 +105,32 @@ impl Server {
             ShardKvNode::new(opened.replica, me),
             opened.node,
         ));
-        let poller = tokio::spawn(poll_shard_master(node.clone(), config.shardmasters));
+        let poller = tokio::spawn(poll_shard_master(node.clone(), config.shardmasters.clone()));
+        let resp = config.resp.map(|listener| {
+            let addr = listener
+                .local_addr()
+                .expect("a bound listener has an address");
+            let router = Router::new(
+                &config.shardmasters,
+                config.mapping,
+                Some((opened.addr.to_string(), node.clone())),
+            );
+            let store = ShardedStore::new(router, node.clone());
+            (addr, tokio::spawn(resp_front::serve(listener, store)))
+        });
         Ok(Server {
             node,
             addr: opened.addr,
             data_dir: opened.data_dir,
             poller,
+            resp,
             killed: AtomicBool::new(false),
         })
+    }
+
+    /// The Redis front door's address, if it has one.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Its address: where its group's peers, other groups and clerks reach it.
@@ -121,6 +147,9 @@ impl Server {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
         self.poller.abort();
+        if let Some((_, front)) = &self.resp {
+            front.abort();
+        }
         self.node.kill();
     }
 

@@ -2,7 +2,8 @@
 //! of 3 shardkv servers, driven by the TCP clerk. Checks that the real runtime carries the
 //! hand-off (messages by address between groups) and the shard master polling: keys written
 //! with one group stay readable after a second group joins and takes half the shards, and
-//! after the first leaves.
+//! after the first leaves. Then the same through the Redis front doors of the replicas: any
+//! key on any replica, pipelines across shards in order, commands across shards refused.
 
 use kvpaxos::msg::{KvCommand, KvOutput};
 use kvstore::Op;
@@ -14,18 +15,29 @@ use shardkv::tcp_clerk::TcpClerk;
 use shardmaster::{Gid, Reply};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The deadline of one operation: generous for a loaded CI machine; a correct run takes
 /// milliseconds, or a few polls of 250 ms after a reconfiguration.
 const OP_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Starts the 3 servers of group `gid` on loopback.
-async fn group(gid: Gid, shardmasters: &[SocketAddr]) -> Vec<Server> {
+/// Starts the 3 servers of group `gid` on loopback, each with a RESP front door if `resp`.
+async fn group(gid: Gid, shardmasters: &[SocketAddr], resp: bool) -> Vec<Server> {
     let (listeners, peers) = rpc::bind_loopback(3).await.expect("bind");
+    let mut fronts = Vec::new();
+    for _ in 0..3 {
+        fronts.push(if resp {
+            Some(TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        } else {
+            None
+        });
+    }
     listeners
         .into_iter()
+        .zip(fronts)
         .enumerate()
-        .map(|(i, listener)| {
+        .map(|(i, (listener, resp))| {
             let rsm = rsm::server::ServerConfig {
                 id: NodeId(i as u32),
                 peers: peers.clone(),
@@ -40,6 +52,7 @@ async fn group(gid: Gid, shardmasters: &[SocketAddr]) -> Vec<Server> {
                 gid,
                 mapping: Mapping::Hash,
                 shardmasters: shardmasters.to_vec(),
+                resp,
             };
             Server::spawn(config).expect("a server starts")
         })
@@ -70,8 +83,8 @@ async fn keys_survive_joins_and_leaves_over_tcp() {
     let masters = shardmaster::server::local_cluster(3).await.expect("bind");
     let master_addrs: Vec<SocketAddr> = masters.iter().map(|m| m.addr()).collect();
     let (g1, g2) = (Gid(1), Gid(2));
-    let group1 = group(g1, &master_addrs).await;
-    let group2 = group(g2, &master_addrs).await;
+    let group1 = group(g1, &master_addrs, false).await;
+    let group2 = group(g2, &master_addrs, false).await;
     let servers = |g: &[Server]| g.iter().map(|s| s.addr().to_string()).collect::<Vec<_>>();
     let mut sm = shardmaster::server::TcpClerk::new(&master_addrs);
     admin(
@@ -145,4 +158,116 @@ async fn keys_survive_joins_and_leaves_over_tcp() {
         );
         poll.tick().await;
     }
+}
+
+/// Sends `commands` (inline RESP, one per line) on `stream` as one pipeline and reads until
+/// `lines` reply lines arrived, bounded by [`OP_DEADLINE`].
+async fn pipeline(stream: &mut TcpStream, commands: &[String], lines: usize) -> String {
+    let mut sent = commands.join("\r\n");
+    sent.push_str("\r\n");
+    stream.write_all(sent.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while got.iter().filter(|&&b| b == b'\n').count() < lines {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(OP_DEADLINE, read)
+        .await
+        .expect("answered in time");
+    String::from_utf8(got).expect("text replies")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_key_through_any_front_door() {
+    let masters = shardmaster::server::local_cluster(3).await.expect("bind");
+    let master_addrs: Vec<SocketAddr> = masters.iter().map(|m| m.addr()).collect();
+    let (g1, g2) = (Gid(1), Gid(2));
+    let group1 = group(g1, &master_addrs, true).await;
+    let group2 = group(g2, &master_addrs, true).await;
+    let servers = |g: &[Server]| g.iter().map(|s| s.addr().to_string()).collect::<Vec<_>>();
+    let front = |s: &Server| TcpStream::connect(s.resp_addr().expect("a front door"));
+    let mut sm = shardmaster::server::TcpClerk::new(&master_addrs);
+    admin(
+        &mut sm,
+        shardmaster::Op::Join {
+            gid: g1,
+            servers: servers(&group1),
+        },
+    )
+    .await;
+
+    // Group 2 owns nothing yet: its front door sends every key to group 1. One pipeline over
+    // many shards, answered in order.
+    let keys: Vec<String> = (0..20).map(|i| format!("user:{i}")).collect();
+    let mut c = front(&group2[0]).await.expect("connect");
+    let sets: Vec<String> = keys.iter().map(|k| format!("SET {k} v-{k}")).collect();
+    assert_eq!(
+        pipeline(&mut c, &sets, keys.len()).await,
+        "+OK\r\n".repeat(keys.len())
+    );
+
+    admin(
+        &mut sm,
+        shardmaster::Op::Join {
+            gid: g2,
+            servers: servers(&group2),
+        },
+    )
+    .await;
+    // Appends through a replica of group 1, reads through another of group 2: both groups
+    // serve half the shards now, and every key is where the front doors find it.
+    let mut c = front(&group1[1]).await.expect("connect");
+    let appends: Vec<String> = keys.iter().map(|k| format!("APPEND {k} +")).collect();
+    let got = pipeline(&mut c, &appends, keys.len()).await;
+    for (key, line) in keys.iter().zip(got.lines()) {
+        assert_eq!(
+            line,
+            format!(":{}", format!("v-{key}+").len()),
+            "APPEND {key}: {got}"
+        );
+    }
+    let mut c = front(&group2[2]).await.expect("connect");
+    for key in &keys {
+        let value = format!("v-{key}+");
+        let got = pipeline(&mut c, &[format!("GET {key}")], 2).await;
+        assert_eq!(got, format!("${}\r\n{value}\r\n", value.len()), "GET {key}");
+    }
+
+    // What spans shards runs nowhere; what names no key cannot run on one group; a missing
+    // key is nil; INFO says which group this replica is in.
+    let spanning = format!("MSET {} x {} y", keys[0], keys[1]);
+    let got = pipeline(&mut c, &[spanning, "DBSIZE".into(), "GET nobody".into()], 3).await;
+    let lines: Vec<&str> = got.lines().collect();
+    assert!(lines[0].starts_with("-CROSSSLOT "), "{got}");
+    assert!(lines[1].starts_with("-ERR "), "{got}");
+    assert_eq!(lines[2], "$-1", "{got}");
+    let got = pipeline(&mut c, &[format!("GET {}", keys[0])], 2).await;
+    assert!(
+        got.contains(&format!("v-{}+", keys[0])),
+        "the MSET changed nothing: {got}"
+    );
+    c.write_all(b"INFO replication\r\n").await.expect("write");
+    let mut info = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !String::from_utf8_lossy(&info).contains("applied_slots:") {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => info.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(OP_DEADLINE, read)
+        .await
+        .expect("INFO answered");
+    let info = String::from_utf8_lossy(&info);
+    assert!(
+        info.contains("gid:2\r\n") && info.contains("role:"),
+        "{info}"
+    );
 }
