@@ -156,14 +156,22 @@ pub fn print_answer(answer: keyspace::Value, prints: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A server's readiness line (`PREFIX listening on ADDR data DIR`, or `in memory`), printed
-/// and flushed: scripts and tests wait for it.
+/// A server's readiness line (`PREFIX listening on ADDR [resp RESP_ADDR] data DIR`, or
+/// `in memory`), printed and flushed: scripts and tests wait for it.
 ///
 /// # Errors
 /// If stdout cannot be written.
-pub fn announce(prefix: &str, addr: SocketAddr, storage: &Storage) -> anyhow::Result<()> {
+pub fn announce(
+    prefix: &str,
+    addr: SocketAddr,
+    resp: Option<SocketAddr>,
+    storage: &Storage,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut line = format!("{prefix} listening on {addr}");
+    if let Some(resp) = resp {
+        line.push_str(&format!(" resp {resp}"));
+    }
     match storage {
         Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
         Storage::InMemory => line.push_str(" in memory"),
@@ -171,4 +179,25 @@ pub fn announce(prefix: &str, addr: SocketAddr, storage: &Storage) -> anyhow::Re
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{line}").context("writing to stdout")?;
     stdout.flush().context("writing to stdout")
+}
+
+/// Binds the RESP front door's `--resp` address, if given; it must not be one of `peers`.
+///
+/// # Errors
+/// If it is a peer address or cannot be bound.
+pub async fn bind_resp(
+    resp: Option<SocketAddr>,
+    peers: &[SocketAddr],
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = resp else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        !peers.contains(&addr),
+        "--resp {addr} is also a peer address; give the RESP listener its own port"
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the RESP address {addr}"))?;
+    Ok(Some(listener))
 }

@@ -17,14 +17,15 @@
 //! fails: then it exits 1 saying so (the cause is logged just before). The client exits 0 once a replica answered, 1 with a
 //! message if none did within `--timeout`, 2 on a usage error.
 
-use crate::args::{StorageArgs, clerk_id, cores, parse_addr, parse_text, runtime};
+use crate::args::{
+    StorageArgs, announce, bind_resp, check_distinct, check_peers, clerk_id, cores, parse_addr,
+    parse_text, runtime, stop_signal,
+};
 use anyhow::Context;
 use bytes::Bytes;
 use keyspace::{Batch, Cmd, Condition, SetExpiry};
 use kvpaxos::msg::KvCommand as LogCommand;
 use kvpaxos::server::{KvServer, KvServerConfig, REPLICAS_MAX, Storage, TcpClerk};
-use std::collections::HashSet;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -159,45 +160,8 @@ pub fn run(command: KvCommand) -> anyhow::Result<()> {
     crate::args::print_answer(answer, prints)
 }
 
-/// Checks `--peers` and the id against it: every error names the offending value.
-fn check_serve_args(args: &ServeArgs) -> anyhow::Result<()> {
-    let count = args.peers.len();
-    anyhow::ensure!(
-        count <= REPLICAS_MAX,
-        "--peers lists {count} replicas; at most {REPLICAS_MAX} are supported"
-    );
-    anyhow::ensure!(
-        (args.id as usize) < count,
-        "--id {} is out of range: --peers lists {count} replicas, so ids are 0..={}",
-        args.id,
-        count - 1
-    );
-    check_distinct(&args.peers, "--peers")?;
-    for addr in &args.peers {
-        anyhow::ensure!(
-            addr.port() != 0 && !addr.ip().is_unspecified(),
-            "--peers entry {addr} is not an address other replicas can reach (no port 0 or 0.0.0.0)"
-        );
-    }
-    if let Some(resp) = args.resp {
-        anyhow::ensure!(
-            !args.peers.contains(&resp),
-            "--resp {resp} is also a peer address; give the RESP listener its own port"
-        );
-    }
-    Ok(())
-}
-
-fn check_distinct(addrs: &[SocketAddr], what: &str) -> anyhow::Result<()> {
-    let mut seen = HashSet::new();
-    for addr in addrs {
-        anyhow::ensure!(seen.insert(addr), "{what} lists {addr} twice");
-    }
-    Ok(())
-}
-
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    check_serve_args(&args)?;
+    check_peers(args.id, &args.peers, REPLICAS_MAX)?;
     let me = args.peers[args.id as usize];
     let storage = args.storage.storage("kv", args.id);
     let runtime = runtime(usize::from(args.threads))?;
@@ -205,14 +169,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(me)
             .await
             .with_context(|| format!("binding the peer address {me}"))?;
-        let resp = match args.resp {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the RESP address {addr}"))?,
-            ),
-            None => None,
-        };
+        let resp = bind_resp(args.resp, &args.peers).await?;
         let config = KvServerConfig {
             id: rpc::NodeId(args.id),
             peers: args.peers.clone(),
@@ -222,19 +179,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             storage: storage.clone(),
         };
         let server = KvServer::spawn(config).context("starting the replica")?;
-        let mut line = format!("kv replica {} listening on {me}", args.id);
-        if let Some(resp) = server.resp_addr() {
-            line.push_str(&format!(" resp {resp}"));
-        }
-        match &storage {
-            Storage::Dir(dir) => line.push_str(&format!(" data {}", dir.display())),
-            Storage::InMemory => line.push_str(" in memory"),
-        }
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "{line}").context("writing to stdout")?;
-        stdout.flush().context("writing to stdout")?;
+        let prefix = format!("kv replica {}", args.id);
+        announce(&prefix, me, server.resp_addr(), &storage)?;
         tokio::select! {
-            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+            signal = stop_signal() => signal,
             () = server.stopped() => Err(stopped_error(args.id, &storage)),
         }
     })

@@ -3,10 +3,12 @@
 //! ```text
 //! M=127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303        # a running shard master
 //! G=127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
-//! dsys shardkv serve --gid 100 --id 0 --peers $G --shardmaster $M    # and --id 1, --id 2
+//! dsys shardkv serve --gid 100 --id 0 --peers $G --shardmaster $M --resp 127.0.0.1:6400
+//! # ... and --id 1, --id 2
 //! dsys shardmaster --servers $M join 100 $G
 //! dsys shardkv --shardmaster $M put greeting hello
 //! dsys shardkv --shardmaster $M get greeting
+//! redis-cli -p 6400 get greeting
 //! ```
 //!
 //! A server is its group's `rsm` replica inside the shardkv node: it listens on its own entry
@@ -14,7 +16,10 @@
 //! `--data-dir` (default `dsys-shardkv-GID-ID`) unless `--in-memory`, asks the shard master for
 //! each next configuration, and hands shards to and from other groups. The group joins with
 //! exactly the addresses of `--peers` (the shard master lists them; other groups dial them).
-//! Once listening it prints `shardkv group GID replica ID listening on ADDR data DIR` and runs
+//! With `--resp` it also speaks the Redis protocol, routing every key to the group that owns
+//! it (`shardkv::front`: a command whose keys span shards answers `-CROSSSLOT`).
+//! Once listening it prints `shardkv group GID replica ID listening on ADDR [resp RESP_ADDR]
+//! data DIR` and runs
 //! until SIGINT or SIGTERM (exit 0), or until it stops on its own (exit 1).
 //!
 //! The client runs one command on the group that owns the key's shard: `get` prints the value
@@ -22,7 +27,8 @@
 //! exits 1.
 
 use crate::args::{
-    StorageArgs, check_distinct, check_peers, parse_addr, parse_text, runtime, stop_signal,
+    StorageArgs, bind_resp, check_distinct, check_peers, parse_addr, parse_text, runtime,
+    stop_signal,
 };
 use anyhow::Context;
 use bytes::Bytes;
@@ -92,6 +98,10 @@ struct ServeArgs {
     /// joins with.
     #[arg(long, value_delimiter = ',', required = true, value_parser = parse_addr)]
     peers: Vec<SocketAddr>,
+    /// Also serve the Redis protocol on this address (port 0 picks a free one): any key, on
+    /// any server of any group.
+    #[arg(long, value_parser = parse_addr)]
+    resp: Option<SocketAddr>,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -156,6 +166,7 @@ fn serve(args: ServeArgs, shardmasters: Vec<SocketAddr>) -> anyhow::Result<()> {
         let listener = TcpListener::bind(me)
             .await
             .with_context(|| format!("binding the peer address {me}"))?;
+        let resp = bind_resp(args.resp, &args.peers).await?;
         let rsm = rsm::server::ServerConfig {
             id: rpc::NodeId(args.id),
             peers: args.peers.clone(),
@@ -170,10 +181,11 @@ fn serve(args: ServeArgs, shardmasters: Vec<SocketAddr>) -> anyhow::Result<()> {
             gid,
             mapping: Mapping::Hash,
             shardmasters,
+            resp,
         };
         let server = Server::spawn(config).context("starting the server")?;
         let prefix = format!("shardkv group {gid} replica {}", args.id);
-        crate::args::announce(&prefix, me, &storage)?;
+        crate::args::announce(&prefix, me, server.resp_addr(), &storage)?;
         tokio::select! {
             signal = stop_signal() => signal,
             () = server.stopped() => Err(anyhow::anyhow!(

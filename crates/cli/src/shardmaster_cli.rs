@@ -258,7 +258,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             storage.clone(),
         )
         .context("starting the replica")?;
-        crate::args::announce(&format!("shardmaster replica {}", args.id), me, &storage)?;
+        crate::args::announce(
+            &format!("shardmaster replica {}", args.id),
+            me,
+            None,
+            &storage,
+        )?;
         tokio::select! {
             signal = stop_signal() => signal,
             () = server.stopped() => Err(stopped_error(args.id, &storage)),
