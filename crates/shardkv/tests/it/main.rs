@@ -7,5 +7,6 @@ mod world;
 
 mod sim_basic;
 mod sim_concurrent;
+mod sim_migration;
 mod sim_move;
 mod tcp_cluster;
