@@ -9,13 +9,16 @@
 //! except for a shard master query.
 //!
 //! The loop in [`Router::run`] is the clerk core's driver: it carries out the core's requests
-//! (each in a task of its own, to the server's address), feeds answers and ticks back, and,
+//! (polling them itself, to the server's address), feeds answers and ticks back, and,
 //! whenever the core wants a configuration, offers the latest one known, asking the shard
 //! master if the core already has that one.
 
 use crate::clerk::Clerk;
 use crate::msg::{Mapping, Refusal, Request, Response};
 use crate::node::ShardKvNode;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use kvpaxos::msg::{KvCommand, KvOutput};
 use rpc::runtime::NodeHandle;
 use rpc::{Client, ClientEffect, ClientOutbox, NodeId, RpcClient};
@@ -26,14 +29,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 /// The clerk's tick (the core counts its timeouts in ticks).
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// How long one request to a server may wait for its answer; the core retries at the next
-/// server long before, so this only reclaims tasks.
+/// server long before, so this only bounds what an unanswered request holds.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Requests one command may have in flight at once; past it, new ones are dropped (the core
@@ -159,23 +160,25 @@ impl Router {
     }
 
     async fn drive(&self, clerk: &mut Clerk, cmd: KvCommand) -> Result<KvOutput, Refusal> {
-        let (answers_tx, mut answers) = mpsc::channel::<Response>(REQUESTS_MAX);
-        let mut tasks = JoinSet::new();
+        // The requests in flight, polled by this loop itself: no task or channel per request.
+        let mut requests: FuturesUnordered<BoxFuture<'static, Option<Response>>> =
+            FuturesUnordered::new();
         let mut out = Vec::new();
         clerk.invoke(cmd, &mut out);
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks_since_query = QUERY_GAP_TICKS;
         loop {
-            while tasks.try_join_next().is_some() {}
             for effect in std::mem::take(&mut out) {
                 match effect {
                     ClientEffect::Complete(result) => return result,
                     ClientEffect::RequestTo { addr, req } => {
-                        if tasks.len() >= REQUESTS_MAX {
+                        if requests.len() >= REQUESTS_MAX {
                             continue; // Lost, as a lossy network would lose it.
                         }
-                        self.send(&mut tasks, &addr, req, answers_tx.clone());
+                        if let Some(request) = self.request(&addr, req) {
+                            requests.push(request);
+                        }
                     }
                     ClientEffect::Request { .. } => {} // The core sends by address only.
                 }
@@ -186,46 +189,39 @@ impl Router {
                 continue;
             }
             tokio::select! {
+                biased;
+                Some(answer) = requests.next(), if !requests.is_empty() => {
+                    if let Some(resp) = answer {
+                        clerk.on_response(NodeId::EXTERNAL, resp, &mut out);
+                    }
+                }
                 _ = ticker.tick() => {
                     ticks_since_query += 1;
                     clerk.on_tick(&mut out);
-                }
-                Some(resp) = answers.recv() => {
-                    clerk.on_response(NodeId::EXTERNAL, resp, &mut out);
                 }
             }
         }
     }
 
-    /// Sends `req` to the server at `addr` in a task of its own; its answer, if any, goes to
-    /// `answers`.
-    fn send(
-        &self,
-        tasks: &mut JoinSet<()>,
-        addr: &str,
-        req: Request,
-        answers: mpsc::Sender<Response>,
-    ) {
+    /// `req` to the server at `addr`: this process's own replica directly, any other over
+    /// TCP. The future yields the answer, or `None` if none came.
+    fn request(&self, addr: &str, req: Request) -> Option<BoxFuture<'static, Option<Response>>> {
         if let Some((local, node)) = &self.inner.local
             && local == addr
         {
             let node = node.clone();
-            tasks.spawn(async move {
-                if let Ok(Ok(resp)) = tokio::time::timeout(REQUEST_TIMEOUT, node.request(req)).await
-                {
-                    let _ = answers.send(resp).await;
+            return Some(
+                async move {
+                    tokio::time::timeout(REQUEST_TIMEOUT, node.request(req))
+                        .await
+                        .ok()?
+                        .ok()
                 }
-            });
-            return;
+                .boxed(),
+            );
         }
-        let Some(server) = self.server(addr) else {
-            return;
-        };
-        tasks.spawn(async move {
-            if let Ok(resp) = server.call(req, REQUEST_TIMEOUT).await {
-                let _ = answers.send(resp).await;
-            }
-        });
+        let server = self.server(addr)?;
+        Some(async move { server.call(req, REQUEST_TIMEOUT).await.ok() }.boxed())
     }
 
     fn server(&self, addr: &str) -> Option<RpcClient<Request, Response>> {
