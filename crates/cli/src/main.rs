@@ -9,6 +9,7 @@ mod mapreduce_cli;
 mod paxos_demo;
 mod pb_cli;
 mod shardkv_cli;
+mod shardkv_demo;
 mod shardmaster_cli;
 
 use clap::{Parser, Subcommand};

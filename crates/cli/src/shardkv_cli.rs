@@ -60,6 +60,9 @@ pub struct ShardkvArgs {
 enum SkCommand {
     /// Run one server of a replica group.
     Serve(ServeArgs),
+    /// A shard master and three groups as processes, shards moving under load, every value
+    /// checked after every step.
+    Demo(crate::shardkv_demo::DemoArgs),
     /// Print KEY's value ((nil) on stderr if missing).
     Get {
         #[arg(value_parser = parse_text)]
@@ -102,6 +105,10 @@ struct ServeArgs {
     /// any server of any group.
     #[arg(long, value_parser = parse_addr)]
     resp: Option<SocketAddr>,
+    /// Threads for network I/O. The replica core is one task whatever this is; with a whole
+    /// cluster sharing a machine, one thread each avoids cross-thread wake-ups.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -111,6 +118,9 @@ struct ServeArgs {
 /// # Errors
 /// If the arguments are inconsistent, the server cannot start, or a command got no answer.
 pub fn run(args: ShardkvArgs) -> anyhow::Result<()> {
+    if let SkCommand::Demo(demo) = args.command {
+        return crate::shardkv_demo::run(demo);
+    }
     if args.shardmaster.is_empty() {
         clap::Error::raw(
             clap::error::ErrorKind::MissingRequiredArgument,
@@ -122,6 +132,7 @@ pub fn run(args: ShardkvArgs) -> anyhow::Result<()> {
     let bytes = |s: String| Bytes::from(s.into_bytes());
     let cmd = match args.command {
         SkCommand::Serve(serve_args) => return serve(serve_args, args.shardmaster),
+        SkCommand::Demo(_) => unreachable!("handled above"),
         SkCommand::Get { key } => Cmd::Get { key: bytes(key) },
         SkCommand::Put { key, value } => Cmd::Set {
             key: bytes(key),
@@ -162,7 +173,7 @@ fn serve(args: ServeArgs, shardmasters: Vec<SocketAddr>) -> anyhow::Result<()> {
     anyhow::ensure!(gid.is_valid(), "--gid {} is not above 0", args.gid);
     let me = args.peers[args.id as usize];
     let storage = args.storage.storage(&format!("shardkv-{}", gid.0), args.id);
-    runtime(2)?.block_on(async {
+    runtime(usize::from(args.threads))?.block_on(async {
         let listener = TcpListener::bind(me)
             .await
             .with_context(|| format!("binding the peer address {me}"))?;

@@ -179,3 +179,19 @@ fn keys_survive_joins_a_kill_and_a_leave() {
     let (stdout, stderr) = c.kv(&["get", &keys[0]]);
     assert_eq!((stdout.as_str(), stderr.trim_end()), ("", "(nil)"));
 }
+
+/// `dsys shardkv demo`, quickly: 12 processes, shards joining, moving and leaving under load,
+/// every key checked after every step; it exits 0 only if every value is intact.
+#[test]
+fn the_demo_keeps_every_value() {
+    let out = run(&["shardkv", "demo", "--step-ms", "300", "--keys", "16"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("group 3 joins: config 3"), "{stdout}");
+    assert!(stdout.contains("move to group 1"), "{stdout}");
+    assert!(stdout.contains("done: 16/16 keys intact"), "{stdout}");
+}
