@@ -19,7 +19,7 @@ const OP_TIMEOUT_SECS: &str = "20";
 const START_ATTEMPTS: usize = 3;
 
 /// A server process, SIGKILLed and reaped when dropped.
-struct Proc(Child);
+pub struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for Proc {
 }
 
 /// Starts `dsys ARGS` and waits for its first line, which must start with `ready`.
-fn spawn(args: &[&str], ready: &str) -> Result<Proc, String> {
+pub fn spawn(args: &[&str], ready: &str) -> Result<Proc, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dsys"))
         .args(args)
         .stdout(Stdio::piped())
@@ -46,7 +46,7 @@ fn spawn(args: &[&str], ready: &str) -> Result<Proc, String> {
     Ok(proc)
 }
 
-fn list(addrs: &[SocketAddr]) -> String {
+pub fn list(addrs: &[SocketAddr]) -> String {
     addrs
         .iter()
         .map(ToString::to_string)
