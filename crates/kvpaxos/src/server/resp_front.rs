@@ -234,7 +234,6 @@ struct Transaction {
     refused: bool,
 }
 
-
 /// One RESP connection.
 struct Connection<B: Backend> {
     backend: B,
