@@ -84,15 +84,7 @@ async fn kv_sigkill_the_leader_history_stays_linearizable() {
     replicas[leader].kill();
     let before_kill = history.lock().expect("lock").len();
 
-    let mut completed = 0;
-    while let Some(done) = tasks.join_next().await {
-        completed += done.expect("client task");
-    }
-    let history = Arc::try_unwrap(history)
-        .map_err(|_| "the clients are done")
-        .expect("no other owner")
-        .into_inner()
-        .expect("lock");
+    let (completed, history) = kv_cluster::join_clients(tasks, history).await;
     let after_kill = history.len() - before_kill;
     assert!(completed >= 20, "only {completed} operations completed");
     assert!(

@@ -378,3 +378,21 @@ pub fn kv_op(kind: u64, key: String, value: String) -> (kvpaxos::Op, check::KvIn
         ),
     }
 }
+
+/// Waits for every client task (each answers how many operations it completed) and takes the
+/// history they recorded: answers the total completed and the history.
+pub async fn join_clients(
+    mut tasks: tokio::task::JoinSet<u64>,
+    history: std::sync::Arc<std::sync::Mutex<check::History>>,
+) -> (u64, check::History) {
+    let mut completed = 0;
+    while let Some(done) = tasks.join_next().await {
+        completed += done.expect("client task");
+    }
+    let history = std::sync::Arc::try_unwrap(history)
+        .map_err(|_| "the clients are done")
+        .expect("no other owner")
+        .into_inner()
+        .expect("lock");
+    (completed, history)
+}

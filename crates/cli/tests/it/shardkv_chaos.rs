@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
 use super::kv_cluster::{Scratch, free_addrs, kv_op};
-use super::shardkv_procs::{Proc, list, spawn};
+use super::shardkv_procs::{Proc, list, spawn, start_with_retries};
 use check::{Budget, History, KvInput, KvOutput, check_kv};
 use kvpaxos::Op;
 use std::net::SocketAddr;
@@ -24,8 +24,6 @@ const CLIENTS: u64 = 4;
 const STEP: Duration = Duration::from_millis(600);
 /// One command's deadline at the client: past the front door's own (5 s, then `-TIMEOUT`).
 const OP_DEADLINE: Duration = Duration::from_secs(8);
-/// Attempts to start the processes: a freed probe port can be taken before a server binds it.
-const START_ATTEMPTS: usize = 3;
 
 /// One server: how to start it again, and the running process.
 struct Server {
@@ -218,18 +216,7 @@ async fn client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shardkv_history_stays_linearizable_through_moves_and_kills() {
     let root = Scratch::new("shardkv-chaos");
-    let mut failures = Vec::new();
-    let mut cluster = None;
-    for _ in 0..START_ATTEMPTS {
-        match start(&root) {
-            Ok(c) => {
-                cluster = Some(c);
-                break;
-            }
-            Err(why) => failures.push(why),
-        }
-    }
-    let mut c = cluster.unwrap_or_else(|| panic!("could not start the cluster: {failures:#?}"));
+    let mut c = start_with_retries(|| start(&root));
     let m = c.masters.clone();
     admin(&m, &["join", "1", &c.groups[0]]);
 
@@ -266,15 +253,7 @@ async fn shardkv_history_stays_linearizable_through_moves_and_kills() {
     step(5).await;
     tokio::task::block_in_place(|| admin(&m, &["leave", "1"]));
 
-    let mut completed = 0;
-    while let Some(done) = tasks.join_next().await {
-        completed += done.expect("client task");
-    }
-    let history = Arc::try_unwrap(history)
-        .map_err(|_| "the clients are done")
-        .expect("no other owner")
-        .into_inner()
-        .expect("lock");
+    let (completed, history) = super::kv_cluster::join_clients(tasks, history).await;
     let after_kill = history.len() - killed_at;
     assert!(completed >= 50, "only {completed} commands completed");
     assert!(

@@ -105,6 +105,22 @@ fn start(root: &Scratch) -> Result<Cluster, String> {
     })
 }
 
+/// Runs `start` until it succeeds, at most [`START_ATTEMPTS`] times: a freed probe port can
+/// be taken before a server binds it, and then the cluster starts again on new ports.
+///
+/// # Panics
+/// If every attempt fails (with each attempt's reason).
+pub fn start_with_retries<C>(mut start: impl FnMut() -> Result<C, String>) -> C {
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        match start() {
+            Ok(cluster) => return cluster,
+            Err(why) => failures.push(why),
+        }
+    }
+    panic!("could not start the cluster: {failures:#?}")
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dsys"))
         .args(args)
@@ -143,18 +159,7 @@ impl Cluster {
 #[test]
 fn keys_survive_joins_a_kill_and_a_leave() {
     let root = Scratch::new("shardkv-procs");
-    let mut failures = Vec::new();
-    let mut cluster = None;
-    for _ in 0..START_ATTEMPTS {
-        match start(&root) {
-            Ok(c) => {
-                cluster = Some(c);
-                break;
-            }
-            Err(why) => failures.push(why),
-        }
-    }
-    let mut c = cluster.unwrap_or_else(|| panic!("could not start the cluster: {failures:#?}"));
+    let mut c = start_with_retries(|| start(&root));
     let keys: Vec<String> = (0..8).map(|i| format!("user:{i}")).collect();
     c.admin(&["join", "1", &c.groups[0].clone()]);
     for k in &keys {

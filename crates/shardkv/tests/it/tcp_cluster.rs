@@ -161,15 +161,15 @@ async fn keys_survive_joins_and_leaves_over_tcp() {
 }
 
 /// Sends `commands` (inline RESP, one per line) on `stream` as one pipeline and reads until
-/// `lines` reply lines arrived, bounded by [`OP_DEADLINE`].
-async fn pipeline(stream: &mut TcpStream, commands: &[String], lines: usize) -> String {
+/// `done` says the replies so far are all, bounded by [`OP_DEADLINE`].
+async fn send(stream: &mut TcpStream, commands: &[String], done: impl Fn(&str) -> bool) -> String {
     let mut sent = commands.join("\r\n");
     sent.push_str("\r\n");
     stream.write_all(sent.as_bytes()).await.expect("write");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let read = async {
-        while got.iter().filter(|&&b| b == b'\n').count() < lines {
+        while !done(&String::from_utf8_lossy(&got)) {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -180,6 +180,11 @@ async fn pipeline(stream: &mut TcpStream, commands: &[String], lines: usize) -> 
         .await
         .expect("answered in time");
     String::from_utf8(got).expect("text replies")
+}
+
+/// [`send`], reading until `lines` reply lines arrived.
+async fn pipeline(stream: &mut TcpStream, commands: &[String], lines: usize) -> String {
+    send(stream, commands, |got| got.matches('\n').count() >= lines).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,21 +256,10 @@ async fn any_key_through_any_front_door() {
         got.contains(&format!("v-{}+", keys[0])),
         "the MSET changed nothing: {got}"
     );
-    c.write_all(b"INFO replication\r\n").await.expect("write");
-    let mut info = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = async {
-        while !String::from_utf8_lossy(&info).contains("applied_slots:") {
-            match c.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => info.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(OP_DEADLINE, read)
-        .await
-        .expect("INFO answered");
-    let info = String::from_utf8_lossy(&info);
+    let info = send(&mut c, &["INFO replication".into()], |got| {
+        got.contains("applied_slots:")
+    })
+    .await;
     assert!(
         info.contains("gid:2\r\n") && info.contains("role:"),
         "{info}"
