@@ -140,3 +140,60 @@ async fn resp_get(addr: SocketAddr, key: &str) -> String {
         .expect("read the answer");
     line.trim_end().to_owned()
 }
+
+/// What an outside checker does with process pauses: four RESP clients on the three front
+/// doors, the leader SIGSTOPped for 1.2 s (its clients time out and move to another front
+/// door; the other two elect a new leader and go on), then SIGCONTed (it must learn it no
+/// longer leads, and answer nothing stale). The whole history must be linearizable, and
+/// commands must complete while the old leader is paused and after it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_paused_leader_history_stays_linearizable() {
+    let replicas = kv_cluster::start(3, true);
+    let fronts: Vec<SocketAddr> = replicas
+        .iter()
+        .map(|r| r.resp.expect("started with --resp"))
+        .collect();
+    let history = Arc::new(Mutex::new(History::new()));
+    let start = Instant::now();
+    let pause = Duration::from_millis(1200);
+    let (stop_at, cont_at) = (start + PHASE, start + PHASE + pause);
+    let stop = cont_at + PHASE;
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..CLIENTS {
+        let client = super::resp_history::client(
+            id,
+            fronts.clone(),
+            history.clone(),
+            start,
+            stop,
+            // Short, so that clients of the paused front door move on within the pause.
+            Duration::from_millis(400),
+        );
+        tasks.spawn(client);
+    }
+    tokio::time::sleep_until(stop_at.into()).await;
+    let leader = kv_cluster::leader(&replicas);
+    replicas[leader].signal("STOP");
+    let at_stop = completed_in(&history.lock().expect("lock"));
+    tokio::time::sleep_until(cont_at.into()).await;
+    replicas[leader].signal("CONT");
+    let at_cont = completed_in(&history.lock().expect("lock"));
+    let (completed, history) = kv_cluster::join_clients(tasks, history).await;
+    let during = at_cont - at_stop;
+    let after = completed_in(&history) - at_cont;
+    assert!(
+        during >= 10,
+        "only {during} commands completed during the pause"
+    );
+    assert!(after >= 10, "only {after} commands completed after it");
+    assert!(completed >= 30, "only {completed} commands completed");
+    check_kv(&history, Budget::default()).assert_linearizable();
+}
+
+/// How many of `history`'s operations have completed.
+fn completed_in(history: &History) -> usize {
+    history
+        .iter()
+        .filter(|(_, op)| op.output().is_some())
+        .count()
+}

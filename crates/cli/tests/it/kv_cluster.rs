@@ -242,6 +242,16 @@ impl Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends the process `signal` (`STOP` pauses it as a stalled machine would, `CONT` resumes
+    /// it) with the system's `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
 }
 
 impl Drop for Replica {

@@ -9,6 +9,7 @@ mod kv_resp;
 mod kv_usage;
 mod pb_procs;
 mod pb_usage;
+mod resp_history;
 mod shardkv_chaos;
 mod shardkv_procs;
 mod shardmaster_procs;
