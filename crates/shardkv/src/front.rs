@@ -114,6 +114,9 @@ async fn run_batch(
                     Err(ClientError::Refused(refusal)) => {
                         answers.extend((0..n).map(|_| refusal_value(&refusal)));
                     }
+                    Err(ClientError::NoShardMaster(why)) => answers.extend((0..n).map(|_| {
+                        Value::error(format!("CLUSTERDOWN {why}: the command did not run"))
+                    })),
                     Err(ClientError::Timeout(_)) => {
                         timed_out = true;
                         answers.extend((0..n).map(|_| {

@@ -60,6 +60,10 @@ pub enum ClientError {
     /// The command cannot run on one group (its keys span shards, or it names none).
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Every shard master replica refused the connection and the clerk has no configuration
+    /// to route by: nothing was sent.
+    #[error("the shard master cannot be reached: {0}")]
+    NoShardMaster(String),
 }
 
 /// What the clerks of one process share (see the module docs). Cheap to clone.
@@ -131,7 +135,8 @@ impl Router {
     /// timeout the clerk has abandoned the command ([`Clerk::abandon`]) and can run the next.
     ///
     /// # Errors
-    /// [`ClientError::Timeout`] (the command may still run), or [`ClientError::Refused`].
+    /// [`ClientError::Timeout`] (the command may still run), [`ClientError::Refused`], or
+    /// [`ClientError::NoShardMaster`] (nothing was sent).
     pub async fn run(
         &self,
         clerk: &mut Clerk,
@@ -139,7 +144,7 @@ impl Router {
         deadline: Duration,
     ) -> Result<KvOutput, ClientError> {
         match tokio::time::timeout(deadline, self.drive(clerk, cmd)).await {
-            Ok(result) => result.map_err(ClientError::Refused),
+            Ok(result) => result,
             Err(_) => {
                 clerk.abandon();
                 Err(ClientError::Timeout(deadline))
@@ -151,7 +156,8 @@ impl Router {
     pub async fn ensure_config(&self, clerk: &mut Clerk) {
         if clerk.config().is_none() {
             let mut out = Vec::new();
-            self.refresh_config(clerk, &mut out).await;
+            // A refused query leaves the clerk without one; the caller reports it.
+            let _ = self.refresh_config(clerk, &mut out).await;
             debug_assert!(
                 out.is_empty(),
                 "an idle clerk sends nothing on a new config"
@@ -159,7 +165,7 @@ impl Router {
         }
     }
 
-    async fn drive(&self, clerk: &mut Clerk, cmd: KvCommand) -> Result<KvOutput, Refusal> {
+    async fn drive(&self, clerk: &mut Clerk, cmd: KvCommand) -> Result<KvOutput, ClientError> {
         // The requests in flight, polled by this loop itself: no task or channel per request.
         let mut requests: FuturesUnordered<BoxFuture<'static, Option<Response>>> =
             FuturesUnordered::new();
@@ -171,7 +177,7 @@ impl Router {
         loop {
             for effect in std::mem::take(&mut out) {
                 match effect {
-                    ClientEffect::Complete(result) => return result,
+                    ClientEffect::Complete(result) => return result.map_err(ClientError::Refused),
                     ClientEffect::RequestTo { addr, req } => {
                         if requests.len() >= REQUESTS_MAX {
                             continue; // Lost, as a lossy network would lose it.
@@ -185,7 +191,13 @@ impl Router {
             }
             if clerk.wanted_config() && ticks_since_query >= QUERY_GAP_TICKS {
                 ticks_since_query = 0;
-                self.refresh_config(clerk, &mut out).await;
+                if let Err(refused) = self.refresh_config(clerk, &mut out).await
+                    && clerk.config().is_none()
+                {
+                    // Nothing can be routed, and waiting will not start a shard master.
+                    clerk.abandon();
+                    return Err(ClientError::NoShardMaster(refused));
+                }
                 continue;
             }
             tokio::select! {
@@ -248,8 +260,13 @@ impl Router {
 
     /// Offers `clerk` the latest configuration known if it is newer than the clerk's;
     /// otherwise asks the shard master (one query at a time for the whole process) and
-    /// offers its answer.
-    async fn refresh_config(&self, clerk: &mut Clerk, out: &mut ClientOutbox<Clerk>) {
+    /// offers its answer. `Err` says why, if every shard master replica refused the
+    /// connection; other failures are only logged (the next query may succeed).
+    async fn refresh_config(
+        &self,
+        clerk: &mut Clerk,
+        out: &mut ClientOutbox<Clerk>,
+    ) -> Result<(), String> {
         let known = clerk.config().map(|c| c.num);
         let newer = |latest: &Option<Config>| {
             latest
@@ -258,19 +275,26 @@ impl Router {
                 .cloned()
         };
         if let Some(config) = newer(&lock(&self.inner.latest)) {
-            return clerk.offer_config(config, out);
+            clerk.offer_config(config, out);
+            return Ok(());
         }
         let mut shardmaster = self.inner.shardmaster.lock().await;
         // Another clerk's query may have brought a newer one while this one waited.
         if let Some(config) = newer(&lock(&self.inner.latest)) {
-            return clerk.offer_config(config, out);
+            clerk.offer_config(config, out);
+            return Ok(());
         }
         let config = match shardmaster.run(Op::Query { num: -1 }, QUERY_DEADLINE).await {
             Ok(Ok(Reply::Config(config))) => (*config).clone(),
             Ok(other) => {
-                return tracing::warn!("the shard master answered a query with {other:?}");
+                tracing::warn!("the shard master answered a query with {other:?}");
+                return Ok(());
             }
-            Err(e) => return tracing::warn!("shard master query failed: {e}"),
+            Err(e @ rsm::server::ClerkError::Refused { .. }) => return Err(e.to_string()),
+            Err(e) => {
+                tracing::warn!("shard master query failed: {e}");
+                return Ok(());
+            }
         };
         drop(shardmaster);
         {
@@ -281,5 +305,6 @@ impl Router {
         }
         // Offered even if not newer: the clerk stops asking until told again.
         clerk.offer_config(config, out);
+        Ok(())
     }
 }

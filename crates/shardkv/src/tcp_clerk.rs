@@ -32,7 +32,7 @@ impl TcpClerk {
     ///
     /// # Errors
     /// [`ClientError::Timeout`] (it may still run; the clerk moves on to its next command),
-    /// or [`ClientError::Refused`].
+    /// [`ClientError::Refused`], or [`ClientError::NoShardMaster`] (nothing was sent).
     pub async fn run(
         &mut self,
         cmd: KvCommand,

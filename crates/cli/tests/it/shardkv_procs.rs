@@ -200,3 +200,23 @@ fn the_demo_keeps_every_value() {
     assert!(stdout.contains("move to group 1"), "{stdout}");
     assert!(stdout.contains("done: 16/16 keys intact"), "{stdout}");
 }
+
+/// With no shard master running, the client says so at once (every replica refused the
+/// connection), instead of waiting out its timeout.
+#[test]
+fn no_shard_master_is_a_clear_error() {
+    let addrs = super::kv_cluster::free_addrs(3);
+    let started = std::time::Instant::now();
+    let out = run(&["shardkv", "--shardmaster", &list(&addrs), "get", "k"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the shard master cannot be reached"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}, the whole --timeout",
+        started.elapsed()
+    );
+}
