@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
 use super::kv_cluster;
-use check::{Budget, History, KvOutput, check_kv};
+use check::{Budget, History, check_kv};
 use kvpaxos::Op;
 use kvpaxos::server::TcpClerk;
 use std::net::SocketAddr;
@@ -41,19 +41,10 @@ async fn client(
         let value = format!("c{id}.{n} ");
         let (op, input) = kv_cluster::kv_op(rng.below(3), key, value);
         let is_get = matches!(op, Op::Get { .. });
-        let op_id = {
-            let call = start.elapsed().as_nanos() as u64;
-            history.lock().expect("lock").invoke(id, input, call)
-        };
+        let op_id = kv_cluster::record_call(&history, id, input, start);
         // A timed-out operation stays pending in the history: it may or may not have run.
         if let Ok(value) = clerk.run_lab(op, OP_DEADLINE).await {
-            let output = if is_get {
-                KvOutput::value(value)
-            } else {
-                KvOutput::Ok
-            };
-            let ret = start.elapsed().as_nanos() as u64;
-            history.lock().expect("lock").complete(op_id, output, ret);
+            kv_cluster::record_return(&history, op_id, is_get, value, start);
             done += 1;
         }
     }

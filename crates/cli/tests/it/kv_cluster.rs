@@ -406,3 +406,31 @@ pub async fn join_clients(
         .expect("lock");
     (completed, history)
 }
+
+/// Records in `history` that client `id` invoked `input` now (nanoseconds since `start`).
+pub fn record_call(
+    history: &std::sync::Mutex<check::History>,
+    id: u64,
+    input: check::KvInput,
+    start: std::time::Instant,
+) -> check::OpId {
+    let call = start.elapsed().as_nanos() as u64;
+    history.lock().expect("lock").invoke(id, input, call)
+}
+
+/// Records in `history` that operation `op` returned now: `value` for a Get, OK otherwise.
+pub fn record_return(
+    history: &std::sync::Mutex<check::History>,
+    op: check::OpId,
+    is_get: bool,
+    value: String,
+    start: std::time::Instant,
+) {
+    let output = if is_get {
+        check::KvOutput::value(value)
+    } else {
+        check::KvOutput::Ok
+    };
+    let ret = start.elapsed().as_nanos() as u64;
+    history.lock().expect("lock").complete(op, output, ret);
+}

@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_methods)] // Real processes: the history's clock is the wall clock.
 
 use super::kv_cluster::kv_op;
-use check::{History, KvInput, KvOutput};
+use check::{History, KvInput};
 use kvpaxos::Op;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -83,21 +83,12 @@ pub async fn client(
             Op::Append { key, value } => vec!["APPEND", key, value],
         };
         let is_get = matches!(op, Op::Get { .. });
-        let op_id = {
-            let call = start.elapsed().as_nanos() as u64;
-            history.lock().expect("lock").invoke(id, input, call)
-        };
+        let op_id = super::kv_cluster::record_call(&history, id, input, start);
         let conn = stream.as_mut().expect("connected above");
         // A command without a clear answer stays pending in the history: it may have run.
         match tokio::time::timeout(deadline, call(conn, &words)).await {
             Ok(Ok(Answer::Ran(value))) => {
-                let output = if is_get {
-                    KvOutput::value(value)
-                } else {
-                    KvOutput::Ok
-                };
-                let ret = start.elapsed().as_nanos() as u64;
-                history.lock().expect("lock").complete(op_id, output, ret);
+                super::kv_cluster::record_return(&history, op_id, is_get, value, start);
                 done += 1;
             }
             // An error reply leaves the connection usable, but try another front door: this

@@ -59,6 +59,39 @@ async fn group(gid: Gid, shardmasters: &[SocketAddr], resp: bool) -> Vec<Server>
         .collect()
 }
 
+/// The shard master's replicas and two groups (each server with a RESP front door if
+/// `resp`), group 1 joined.
+struct TwoGroups {
+    _masters: Vec<shardmaster::server::ShardServer>,
+    master_addrs: Vec<SocketAddr>,
+    g1: Gid,
+    g2: Gid,
+    group1: Vec<Server>,
+    group2: Vec<Server>,
+    /// A clerk of the shard master.
+    sm: shardmaster::server::TcpClerk,
+}
+
+async fn two_groups(resp: bool) -> TwoGroups {
+    let masters = shardmaster::server::local_cluster(3).await.expect("bind");
+    let master_addrs: Vec<SocketAddr> = masters.iter().map(|m| m.addr()).collect();
+    let (g1, g2) = (Gid(1), Gid(2));
+    let group1 = group(g1, &master_addrs, resp).await;
+    let group2 = group(g2, &master_addrs, resp).await;
+    let mut sm = shardmaster::server::TcpClerk::new(&master_addrs);
+    let servers = group1.iter().map(|s| s.addr().to_string()).collect();
+    admin(&mut sm, shardmaster::Op::Join { gid: g1, servers }).await;
+    TwoGroups {
+        _masters: masters,
+        master_addrs,
+        g1,
+        g2,
+        group1,
+        group2,
+        sm,
+    }
+}
+
 async fn admin(clerk: &mut shardmaster::server::TcpClerk, op: shardmaster::Op) -> Reply {
     clerk
         .run(op, OP_DEADLINE)
@@ -80,21 +113,16 @@ async fn run(clerk: &mut TcpClerk, op: Op) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_survive_joins_and_leaves_over_tcp() {
-    let masters = shardmaster::server::local_cluster(3).await.expect("bind");
-    let master_addrs: Vec<SocketAddr> = masters.iter().map(|m| m.addr()).collect();
-    let (g1, g2) = (Gid(1), Gid(2));
-    let group1 = group(g1, &master_addrs, false).await;
-    let group2 = group(g2, &master_addrs, false).await;
+    let TwoGroups {
+        _masters,
+        master_addrs,
+        g1,
+        g2,
+        group1,
+        group2,
+        mut sm,
+    } = two_groups(false).await;
     let servers = |g: &[Server]| g.iter().map(|s| s.addr().to_string()).collect::<Vec<_>>();
-    let mut sm = shardmaster::server::TcpClerk::new(&master_addrs);
-    admin(
-        &mut sm,
-        shardmaster::Op::Join {
-            gid: g1,
-            servers: servers(&group1),
-        },
-    )
-    .await;
     let mut kv = TcpClerk::new(&master_addrs, Mapping::Hash);
     let keys: Vec<String> = (0..20).map(|i| format!("user:{i}")).collect();
     for key in &keys {
@@ -189,22 +217,16 @@ async fn pipeline(stream: &mut TcpStream, commands: &[String], lines: usize) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_key_through_any_front_door() {
-    let masters = shardmaster::server::local_cluster(3).await.expect("bind");
-    let master_addrs: Vec<SocketAddr> = masters.iter().map(|m| m.addr()).collect();
-    let (g1, g2) = (Gid(1), Gid(2));
-    let group1 = group(g1, &master_addrs, true).await;
-    let group2 = group(g2, &master_addrs, true).await;
+    let TwoGroups {
+        _masters,
+        g2,
+        group1,
+        group2,
+        mut sm,
+        ..
+    } = two_groups(true).await;
     let servers = |g: &[Server]| g.iter().map(|s| s.addr().to_string()).collect::<Vec<_>>();
     let front = |s: &Server| TcpStream::connect(s.resp_addr().expect("a front door"));
-    let mut sm = shardmaster::server::TcpClerk::new(&master_addrs);
-    admin(
-        &mut sm,
-        shardmaster::Op::Join {
-            gid: g1,
-            servers: servers(&group1),
-        },
-    )
-    .await;
 
     // Group 2 owns nothing yet: its front door sends every key to group 1. One pipeline over
     // many shards, answered in order.
